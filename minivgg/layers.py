@@ -1,0 +1,246 @@
+"""Stateful layers (parameters, gradients, cache) and ``Sequential``.
+
+The math lives in :mod:`minivgg.ops`; a layer only owns state:
+
+* ``params`` -- ``{"w": ..., "b": ...}`` (empty for parameter-free layers);
+* ``grads``  -- same keys, filled by :meth:`Layer.backward` (fresh arrays each
+  call, so a gradient is never a stale leftover);
+* a cache, kept only after ``forward(x, train=True)`` and dropped by
+  ``backward`` -- inference keeps nothing, so a forward pass holds no more than
+  the activations still in flight.
+
+Contract for every layer::
+
+    out = layer.forward(x, train=False)
+    dx  = layer.backward(dout)   # only after a train=True forward
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from . import ops
+
+INITS = ("he", "paper")
+
+
+def init_weight(shape: tuple, fan_in: int, init: str, rng: np.random.Generator, dtype) -> np.ndarray:
+    """Draw a weight array.
+
+    ``"paper"``: N(0, 0.01^2), VGG §3.1 (the paper trained config A this way and
+    initialised deeper nets from it). ``"he"``: N(0, 2 / fan_in), He et al. 2015,
+    which lets the deep configs train from scratch.
+    """
+    if init == "paper":
+        std = 0.01
+    elif init == "he":
+        std = float(np.sqrt(2.0 / fan_in))
+    else:
+        raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
+    w = rng.standard_normal(shape, dtype=np.float32 if np.dtype(dtype) == np.float32 else np.float64)
+    w *= w.dtype.type(std)
+    return w.astype(dtype, copy=False)
+
+
+class Layer:
+    """Base class: a name, ``params``/``grads`` dicts and a training cache."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._cache = None
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _keep(self, cache, train: bool) -> None:
+        self._cache = cache if train else None
+
+    def _take_cache(self):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward() needs a forward(x, train=True) first")
+        cache, self._cache = self._cache, None
+        return cache
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params.items())
+        return f"{type(self).__name__}({self.name!r}{', ' + shapes if shapes else ''})"
+
+
+class Conv2d(Layer):
+    """Convolution layer; weights ``(F, C, KH, KW)``, bias ``(F,)``. See :func:`minivgg.ops.conv2d_forward`."""
+
+    def __init__(self, name: str, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
+                 pad: int | None = None, *, dtype=np.float32, init: str = "he",
+                 rng: np.random.Generator | None = None, algo: str = "auto") -> None:
+        super().__init__(name)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.stride, self.pad = stride, kernel // 2 if pad is None else pad
+        self.algo = algo
+        shape = (out_channels, in_channels, kernel, kernel)
+        self.params["w"] = init_weight(shape, in_channels * kernel * kernel, init, rng, dtype)
+        self.params["b"] = np.zeros(out_channels, dtype=dtype)
+
+    def forward(self, x, train=False):
+        out, cache = ops.conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.pad,
+                                        algo=self.algo, name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dout, self._take_cache())
+        return dx
+
+
+class ReLU(Layer):
+    """``max(x, 0)``; derivative 0 at exactly 0. Keeps its output as the mask."""
+
+    def forward(self, x, train=False):
+        out, cache = ops.relu_forward(x, name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        return ops.relu_backward(dout, self._take_cache())
+
+
+class MaxPool2d(Layer):
+    """Max-pool over ``size x size`` windows; keeps a uint8 arg-max per output."""
+
+    def __init__(self, name: str, size: int = 2, stride: int = 2) -> None:
+        super().__init__(name)
+        self.size, self.stride = size, stride
+
+    def forward(self, x, train=False):
+        out, cache = ops.maxpool_forward(x, self.size, self.stride, name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        return ops.maxpool_backward(dout, self._take_cache())
+
+
+class Flatten(Layer):
+    """``(N, C, H, W) -> (N, C*H*W)`` as a view (C-order, channel-major, like PyTorch)."""
+
+    def forward(self, x, train=False):
+        self._keep(x.shape, train)
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self._take_cache())
+
+
+class Dense(Layer):
+    """Fully connected layer; weights ``(D_in, D_out)``, bias ``(D_out,)``."""
+
+    def __init__(self, name: str, d_in: int, d_out: int, *, dtype=np.float32, init: str = "he",
+                 rng: np.random.Generator | None = None) -> None:
+        super().__init__(name)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.params["w"] = init_weight((d_in, d_out), d_in, init, rng, dtype)
+        self.params["b"] = np.zeros(d_out, dtype=dtype)
+
+    def forward(self, x, train=False):
+        out, cache = ops.dense_forward(x, self.params["w"], self.params["b"], name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["w"], self.grads["b"] = ops.dense_backward(dout, self._take_cache())
+        return dx
+
+
+class Dropout(Layer):
+    """Inverted dropout with its own seeded generator; identity when ``train=False``."""
+
+    def __init__(self, name: str, p: float = 0.5, seed: int | np.random.Generator | None = 0) -> None:
+        super().__init__(name)
+        if not (0.0 <= float(p) < 1.0):
+            raise ValueError(f"{name}: drop probability p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def forward(self, x, train=False):
+        out, cache = ops.dropout_forward(x, self.p, train=train, rng=self.rng, name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        return ops.dropout_backward(dout, self._take_cache())
+
+
+class Sequential:
+    """Layers applied in order, addressable by name; ``params``/``grads`` keyed ``"<layer>.<param>"``."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        names = [layer.name for layer in layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"Sequential: layer names must be unique, repeated: {dupes}")
+        self.layers = list(layers)
+        self._index = {layer.name: i for i, layer in enumerate(self.layers)}
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, key: str | int) -> Layer:
+        if isinstance(key, str):
+            if key not in self._index:
+                raise KeyError(f"no layer named {key!r}; layers are {list(self._index)}")
+            return self.layers[self._index[key]]
+        return self.layers[key]
+
+    def names(self) -> list[str]:
+        """Layer names in order."""
+        return list(self._index)
+
+    def forward(self, x: np.ndarray, train: bool = False, *, until: str | None = None) -> np.ndarray:
+        """Run the layers in order; stop after layer ``until`` if given.
+
+        In inference mode (``train=False``) no layer keeps a cache and each
+        intermediate activation is released as soon as the next one exists.
+        """
+        if until is not None and until not in self._index:
+            raise KeyError(f"no layer named {until!r}; layers are {list(self._index)}")
+        for layer in self.layers:
+            x = layer.forward(x, train=train)
+            if layer.name == until:
+                break
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Backpropagate ``dout`` through every layer in reverse; return ``dx``."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def clear_caches(self) -> None:
+        """Drop every training cache (frees the activations a train-mode forward kept)."""
+        for layer in self.layers:
+            layer._cache = None
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """``{"conv1_1.w": array, ...}`` -- the layers' own arrays (updating them updates the model)."""
+        return {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Gradients from the last backward, same keys as :attr:`params`."""
+        out = {}
+        for layer in self.layers:
+            for k in layer.params:
+                if k not in layer.grads:
+                    raise RuntimeError(f"{layer.name}: no gradient for {k!r} yet; run a backward pass first")
+                out[f"{layer.name}.{k}"] = layer.grads[k]
+        return out

@@ -1,0 +1,21 @@
+"""The textbook: pure forward/backward functions, one file per op family.
+
+Every op follows cs231n's contract ``out, cache = op_forward(...)`` /
+``grads = op_backward(dout, cache)``, works in NCHW, and returns the dtype it
+was given. Caches are NamedTuples.
+"""
+
+from .conv import ALGORITHMS as CONV_ALGORITHMS
+from .conv import Conv2dCache, conv2d_backward, conv2d_forward, conv_output_size
+from .dense import DenseCache, dense_backward, dense_forward
+from .dropout import DropoutCache, dropout_backward, dropout_forward
+from .loss import softmax, softmax_cross_entropy
+from .pool import MaxPoolCache, maxpool_backward, maxpool_forward, pool_output_size
+from .relu import ReluCache, relu_backward, relu_forward
+
+__all__ = [
+    "CONV_ALGORITHMS", "Conv2dCache", "DenseCache", "DropoutCache", "MaxPoolCache", "ReluCache",
+    "conv2d_backward", "conv2d_forward", "conv_output_size", "dense_backward", "dense_forward",
+    "dropout_backward", "dropout_forward", "maxpool_backward", "maxpool_forward", "pool_output_size",
+    "relu_backward", "relu_forward", "softmax", "softmax_cross_entropy",
+]

@@ -1,0 +1,258 @@
+"""The VGG model: configs A-E built into layers, with the lecture's parameter names.
+
+Simonyan & Zisserman (arXiv 1409.1556); cs231n lecture 9. ``vgg16()`` is config
+D: 13 3x3 convs in five blocks, each block ending in a 2x2 max-pool, then
+fc6 (25088 -> 4096), fc7 (4096 -> 4096), fc8 (4096 -> 1000): 138,357,544
+parameters.
+
+Parameter names follow the lecture: ``conv1_1.w``, ``conv1_1.b``, ...,
+``conv5_3.b``, ``fc6.w``, ``fc7.w``, ``fc8.w``. :meth:`VGG.torchvision_keys`
+maps them to torchvision's ``features.N.weight`` / ``classifier.N.weight``
+(dense weights are stored ``(D_in, D_out)`` here and ``(D_out, D_in)`` there).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .configs import ConfigItem, LayerSpec, layer_specs, param_count, resolve_config
+from .layers import INITS, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, ReLU, Sequential
+from .ops import softmax, softmax_cross_entropy
+
+#: The layer whose activations are "FC7 features": fc7 after its ReLU, as the
+#: in-place ReLU of Caffe's VGG (and DeCAF-style transfer learning) gives them.
+FEATURE_LAYER = "relu7"
+
+
+def _check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"VGG dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"VGG dtype must be float32 (speed) or float64 (gradient checks), got {dt}")
+    return dt
+
+
+class VGG:
+    """A VGG network with cs231n-style ``loss`` and lecture-named parameters.
+
+    Parameters
+    ----------
+    config : str or list
+        ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``, a letter ``"A"``-``"E"``
+        or a custom list (see :mod:`minivgg.configs`).
+    num_classes : int
+        Outputs of fc8 (1000 for ImageNet).
+    input_size : int
+        Side of the square input; fc6's input is ``C5 * (input_size // 32)^2``.
+        At least 32 for the paper's five pools.
+    width : float
+        Multiplier on conv channels: ``width=0.125`` gives a VGG that trains on
+        a laptop; 1.0 is the paper.
+    fc_width : int
+        Width of fc6 and fc7 (4096 in the paper).
+    dropout : float
+        Drop probability after fc6 and fc7 (0.5 in the paper).
+    dtype : float32 or float64
+        float32 is the speed path, float64 the gradient-checking path.
+    seed : int
+        Seeds the weights and the dropout masks (reproducible runs).
+    init : {"he", "paper"}
+        Conv/dense initialisation: He N(0, 2/fan_in) or the paper's N(0, 0.01^2).
+    in_channels : int
+        Image channels (3; 1 for MNIST-like data).
+    algo : str
+        Convolution algorithm for every conv (see :data:`minivgg.ops.CONV_ALGORITHMS`).
+
+    Examples
+    --------
+    >>> tiny = VGG("vgg11", num_classes=10, input_size=32, width=0.125, fc_width=64, dtype=np.float64)
+    >>> loss, grads = tiny.loss(x, y)          # doctest: +SKIP
+    """
+
+    def __init__(self, config: str | Sequence[ConfigItem] = "vgg16", num_classes: int = 1000, input_size: int = 224,
+                 width: float = 1.0, fc_width: int = 4096, dropout: float = 0.5, dtype=np.float32,
+                 seed: int = 0, init: str = "he", in_channels: int = 3, algo: str = "auto") -> None:
+        if init not in INITS:
+            raise ValueError(f"VGG init must be one of {INITS}, got {init!r}")
+        self.arch, self.config = resolve_config(config)
+        self.dtype = _check_dtype(dtype)
+        self.num_classes, self.input_size, self.in_channels = num_classes, input_size, in_channels
+        self.width, self.fc_width, self.dropout, self.seed, self.init = width, fc_width, dropout, seed, init
+        self.specs: list[LayerSpec] = layer_specs(
+            self.config, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
+            width=width, fc_width=fc_width, dropout=dropout)
+        rng = np.random.default_rng(seed)
+        self.layers = Sequential([self._build(spec, rng, algo) for spec in self.specs])
+
+    def _build(self, spec: LayerSpec, rng: np.random.Generator, algo: str) -> Layer:
+        if spec.kind == "conv":
+            return Conv2d(spec.name, spec.in_channels, spec.out_channels, spec.kernel, spec.stride, spec.pad,
+                          dtype=self.dtype, init=self.init, rng=rng, algo=algo)
+        if spec.kind == "dense":
+            return Dense(spec.name, spec.in_channels, spec.out_channels, dtype=self.dtype, init=self.init, rng=rng)
+        if spec.kind == "relu":
+            return ReLU(spec.name)
+        if spec.kind == "pool":
+            return MaxPool2d(spec.name, spec.kernel, spec.stride)
+        if spec.kind == "flatten":
+            return Flatten(spec.name)
+        if spec.kind == "dropout":
+            # each dropout layer gets its own stream spawned from the model seed
+            return Dropout(spec.name, spec.p, seed=rng.spawn(1)[0])
+        raise AssertionError(f"unknown layer kind {spec.kind!r}")  # configs.layer_specs only emits the above
+
+    # -- description -------------------------------------------------------
+    def __repr__(self) -> str:
+        return (f"VGG({self.arch!r}, num_classes={self.num_classes}, input_size={self.input_size}, "
+                f"width={self.width}, dtype={self.dtype.name}, params={self.num_params:,})")
+
+    @property
+    def num_params(self) -> int:
+        """Total number of weights and biases (computed from the config; equals the arrays' sizes)."""
+        return param_count(self.specs)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """``{"conv1_1.w": (64, 3, 3, 3) array, ..., "fc8.b": (num_classes,)}`` -- the live arrays."""
+        return self.layers.params
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Gradients from the last backward, same keys as :attr:`params`."""
+        return self.layers.grads
+
+    # -- computation -------------------------------------------------------
+    def check_input(self, x: np.ndarray) -> np.ndarray:
+        """Raise TypeError/ValueError unless ``x`` is ``(N, in_channels, S, S)`` of the model's dtype."""
+        where = f"VGG({self.arch}, input_size={self.input_size})"
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{where}: input must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype != self.dtype:
+            hint = " (convert images with minivgg.data or x.astype(...))" if x.dtype.kind in "uib" else ""
+            raise TypeError(f"{where}: input dtype must be {self.dtype}, got {x.dtype}{hint}")
+        expected = (self.in_channels, self.input_size, self.input_size)
+        if x.ndim != 4 or x.shape[1:] != expected or x.shape[0] < 1:
+            raise ValueError(f"{where}: input must have shape (N, {', '.join(map(str, expected))}), got {x.shape}")
+        return x
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        """Logits ``(N, num_classes)`` for images ``(N, C, S, S)``.
+
+        ``train=True`` applies dropout and keeps what :meth:`backward` needs;
+        ``train=False`` keeps nothing.
+        """
+        return self.layers.forward(self.check_input(x), train=train)
+
+    def backward(self, dlogits: np.ndarray) -> np.ndarray:
+        """Backpropagate ``dlogits`` (N, num_classes); fills :attr:`grads`, returns ``dx``."""
+        return self.layers.backward(dlogits)
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """Training-mode forward, softmax cross-entropy (mean over the batch) and backward.
+
+        Returns ``(loss, grads)`` with ``grads`` keyed like :attr:`params`.
+        Weight decay is the optimiser's job, not the loss's.
+        """
+        logits = self.forward(x, train=True)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        self.backward(dlogits)
+        return loss, self.grads
+
+    def _batched(self, x: np.ndarray, fn, batch_size: int) -> np.ndarray:
+        self.check_input(x)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)`` in inference mode, ``batch_size`` images at a time."""
+        return self._batched(x, lambda xb: softmax(self.layers.forward(xb)), batch_size)
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Predicted labels ``(N,)`` (arg-max of the logits)."""
+        return self._batched(x, lambda xb: self.layers.forward(xb).argmax(axis=1), batch_size)
+
+    def features(self, x: np.ndarray, layer: str = FEATURE_LAYER, batch_size: int = 64) -> np.ndarray:
+        """Activations of the named layer (default ``relu7``: FC7 features) in inference mode.
+
+        Returns ``(N, *spec.out_shape)`` for that layer, e.g. ``(N, 4096)`` for
+        ``relu7`` or ``(N, 512, 14, 14)`` for ``conv5_3``.
+        """
+        self.layers[layer]  # KeyError naming the valid layers, before any work
+        return self._batched(x, lambda xb: self.layers.forward(xb, until=layer), batch_size)
+
+    # -- parameters in and out --------------------------------------------
+    def load_params(self, mapping: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into the model's parameters, all or nothing.
+
+        Every name, shape and value is validated before anything is written, so
+        a failed load leaves the model exactly as it was. Arrays are converted
+        to the model's dtype (an explicit load is the place to choose precision).
+
+        Raises
+        ------
+        ValueError
+            Unknown or (with ``strict``) missing names, shape mismatches, non-finite values.
+        """
+        own = self.params
+        unknown = sorted(set(mapping) - set(own))
+        missing = sorted(set(own) - set(mapping))
+        if unknown:
+            raise ValueError(f"{self!r}: unknown parameter names {unknown[:5]}{'...' if len(unknown) > 5 else ''}")
+        if strict and missing:
+            raise ValueError(f"{self!r}: missing parameters {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        staged = {}
+        for key, value in mapping.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"{self!r}: parameter {key} has non-numeric dtype {arr.dtype}")
+            if arr.shape != own[key].shape:
+                raise ValueError(f"{self!r}: parameter {key} must have shape {own[key].shape}, got {arr.shape}")
+            arr = arr.astype(self.dtype, copy=False)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{self!r}: parameter {key} contains NaN or infinite values")
+            staged[key] = arr
+        for key, arr in staged.items():
+            own[key][...] = arr  # in place: optimisers holding these arrays stay valid
+
+    def torchvision_keys(self) -> dict[str, str]:
+        """``{"conv1_1.w": "features.0.weight", ..., "fc8.b": "classifier.6.bias"}``.
+
+        torchvision builds ``features`` as Conv2d, ReLU per conv and one MaxPool2d
+        per ``"M"``, and ``classifier`` as Linear, ReLU, Dropout, Linear, ReLU,
+        Dropout, Linear. Only defined for 3x3-only configs (torchvision has no C).
+        """
+        keys: dict[str, str] = {}
+        index = 0
+        convs = iter(s.name for s in self.specs if s.kind == "conv")
+        for item in self.config:
+            if item == "M":
+                index += 1
+                continue
+            if not isinstance(item, int):
+                raise ValueError(f"{self.arch}: torchvision has no equivalent of a {item[1]}x{item[1]} conv")
+            name = next(convs)
+            keys[f"{name}.w"], keys[f"{name}.b"] = f"features.{index}.weight", f"features.{index}.bias"
+            index += 2
+        for name, idx in (("fc6", 0), ("fc7", 3), ("fc8", 6)):
+            keys[f"{name}.w"], keys[f"{name}.b"] = f"classifier.{idx}.weight", f"classifier.{idx}.bias"
+        return keys
+
+
+def _constructor(arch: str):
+    def build(**kwargs) -> VGG:
+        return VGG(arch, **kwargs)
+
+    build.__name__ = arch
+    build.__doc__ = f"``VGG({arch!r}, **kwargs)``: see :class:`VGG` for the keyword arguments."
+    return build
+
+
+vgg11 = _constructor("vgg11")
+vgg13 = _constructor("vgg13")
+vgg16 = _constructor("vgg16")
+vgg19 = _constructor("vgg19")
