@@ -588,3 +588,44 @@ def test_report_text_is_an_aligned_table(affine_inputs):
     with pytest.raises(AssertionError) as info:
         bad.raise_if_failed()
     assert str(info.value) == text
+
+
+# --- near-zero entries: round-off is not a failure, a real error still is ---------------
+
+def _scaled_pair(scales):
+    """f(w) = sum(scales * w**2): dL/dw = 2 * scales * w, with entries spanning many magnitudes."""
+    w = np.linspace(0.5, 1.5, scales.size)
+
+    def loss():
+        return float(np.sum(scales * w ** 2))
+
+    return w, loss
+
+
+def test_tiny_true_gradient_entries_do_not_fail_on_round_off():
+    # a loss of size ~1e2 gives ~1e-11 round-off in each numerical entry; the
+    # 1e-6-sized entry would show a cs231n rel_error far above 1e-7 on that noise alone
+    scales = np.array([100.0, 50.0, 3e-6, 20.0])
+    w, loss = _scaled_pair(scales)
+    exact = 2 * scales * w
+    report = check_params(loss, {"w": w}, {"w": exact})
+    assert report.passed, str(report)
+
+
+def test_wrong_tiny_entry_is_still_caught():
+    scales = np.array([100.0, 50.0, 3e-6, 20.0])
+    w, loss = _scaled_pair(scales)
+    wrong = 2 * scales * w
+    wrong[2] = -wrong[2]  # sign error on the smallest entry only
+    report = check_params(loss, {"w": w}, {"w": wrong})
+    assert not report.passed
+    assert report["w"].worst_index == (2,)
+
+
+def test_hint_does_not_blame_a_constant_factor_when_the_ratio_is_one():
+    from minivgg.gradcheck import _diagnose
+
+    a = np.array([1.0, 2.0, 3.0])
+    n = a * (1 + 1e-7)
+    err = np.abs(a - n) / (np.abs(a) + np.abs(n))
+    assert "constant factor" not in _diagnose(a, n, err, 1e-9, a, n, complete=True)
