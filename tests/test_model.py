@@ -12,6 +12,7 @@ from minivgg.configs import layer_specs
 from minivgg.gradcheck import check_params, numerical_gradient, rel_error
 from minivgg.layers import Conv2d, ReLU
 from minivgg.ops import softmax_cross_entropy
+from minivgg.selfcheck import kink_margin
 
 RNG = np.random.default_rng(7)
 
@@ -49,29 +50,6 @@ def test_config_c_has_its_1x1_convs():
     model = tiny(config="vgg16c")
     assert model.params["conv3_3.w"].shape[2:] == (1, 1)
     assert model.params["conv5_2.w"].shape[2:] == (3, 3)
-
-
-def kink_margin(model: VGG, x: np.ndarray) -> float:
-    """Smallest distance of any ReLU input from 0, or of a pool window's top two values.
-
-    Centered differences straddle a kink closer than h and then disagree with
-    the (correct) one-sided analytic derivative; a whole-model check is only
-    meaningful on an input whose margin is well above h.
-    """
-    margin = np.inf
-    for layer in model.layers:
-        out = layer.forward(x)
-        if isinstance(layer, ReLU):
-            margin = min(margin, np.abs(x).min())
-        elif layer.name.startswith("pool"):
-            n, c, h, w = x.shape
-            windows = x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2)
-            top = np.sort(windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4), axis=-1)
-            live = top[..., 3] > 0  # windows of dead ReLUs pass no gradient whichever wins
-            if live.any():
-                margin = min(margin, (top[..., 3] - top[..., 2])[live].min())
-        x = out
-    return float(margin)
 
 
 def kink_free_input(model: VGG, shape: tuple, min_margin: float = 1e-4) -> np.ndarray:
