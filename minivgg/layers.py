@@ -23,7 +23,7 @@ import numpy as np
 
 from . import ops
 
-INITS = ("he", "paper")
+INITS = ("he", "paper", "none")
 
 
 def init_weight(shape: tuple, fan_in: int, init: str, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -31,8 +31,12 @@ def init_weight(shape: tuple, fan_in: int, init: str, rng: np.random.Generator, 
 
     ``"paper"``: N(0, 0.01^2), VGG §3.1 (the paper trained config A this way and
     initialised deeper nets from it). ``"he"``: N(0, 2 / fan_in), He et al. 2015,
-    which lets the deep configs train from scratch.
+    which lets the deep configs train from scratch. ``"none"``: zeros, without
+    sampling anything -- for a model whose weights are about to be loaded (the
+    pages of ``np.zeros`` are only touched when the loaded values are copied in).
     """
+    if init == "none":
+        return np.zeros(shape, dtype=dtype)
     if init == "paper":
         std = 0.01
     elif init == "he":

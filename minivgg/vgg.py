@@ -60,8 +60,9 @@ class VGG:
         float32 is the speed path, float64 the gradient-checking path.
     seed : int
         Seeds the weights and the dropout masks (reproducible runs).
-    init : {"he", "paper"}
-        Conv/dense initialisation: He N(0, 2/fan_in) or the paper's N(0, 0.01^2).
+    init : {"he", "paper", "none"}
+        Conv/dense initialisation: He N(0, 2/fan_in), the paper's N(0, 0.01^2), or
+        ``"none"`` (zeros, instant) for a model whose weights will be loaded.
     in_channels : int
         Image channels (3; 1 for MNIST-like data).
     algo : str
