@@ -460,7 +460,7 @@ def forbidden_uses(source: str) -> list[str]:
 
 
 def test_loader_source_has_no_torch_and_no_pickle_load():
-    for name in ("weights.py", "preprocess.py", "safe_pickle.py"):
+    for name in ("weights.py", "torch_format.py", "preprocess.py", "safe_pickle.py"):
         assert forbidden_uses((REPO / "minivgg" / name).read_text()) == [], name
     # negative control: the checker sees each forbidden form
     bad = "import torch\nfrom torch.nn import Linear\nimport pickle\npickle.load(f)\nnp.load(p, allow_pickle=True)\n"

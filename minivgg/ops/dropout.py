@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import check_float_array, check_same_dtype
+from ._validate import check_float_array
 
 
 class DropoutCache(NamedTuple):
