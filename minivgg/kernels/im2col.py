@@ -21,8 +21,13 @@ Cost: both kernels touch ``N * C * KH * KW * H_out * W_out`` elements (no
 multiplies); they are memory-bound, which is why minivgg bounds the column
 buffer and, for 3x3 convs, offers Winograd.
 
-These are serial kernels with ``cache=True`` (compiled once, reused by later
-processes); no ``fastmath``, because they are on the gradient-checked path.
+These are serial kernels with ``cache=True, nogil=True`` (compiled once,
+reused by later processes) that work on a slice ``[c_lo, c_hi)`` of the input
+channels: :func:`minivgg.threads.parallel_for` runs slices on several cores
+(different channels touch disjoint rows of ``cols`` and disjoint planes of
+``dx``). No ``fastmath``: they are on the gradient-checked path. The inner
+loops split each output row into its padded edges and a bounds-check-free
+middle, which LLVM vectorises for stride 1.
 """
 
 from __future__ import annotations
@@ -30,15 +35,32 @@ from __future__ import annotations
 import numba
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _valid_range(j, stride, pad, width, w_out):  # pragma: no cover - compiled
+    """Output columns ``[lo, hi)`` whose input column ``xo*stride + j - pad`` lies inside ``[0, width)``."""
+    lo = 0
+    if pad > j:
+        lo = (pad - j + stride - 1) // stride
+    hi = 0
+    if width - 1 + pad - j >= 0:
+        hi = (width - 1 + pad - j) // stride + 1
+    if hi > w_out:
+        hi = w_out
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
 @numba.njit(cache=True, nogil=True)
-def im2col(x, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - compiled
-    """Fill ``cols`` (N, C*KH*KW, H_out*W_out) from ``x`` (N, C, H, W); zeros where padded."""
-    n_img, channels, height, width = x.shape
+def im2col_channels(x, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - compiled
+    """Fill rows ``c*KH*KW .. (c+1)*KH*KW`` of ``cols`` (N, C*KH*KW, H_out*W_out) for ``c_lo <= c < c_hi``."""
+    n_img, _, height, width = x.shape
     for n in range(n_img):
-        for c in range(channels):
+        for c in range(c_lo, c_hi):
             for i in range(kh):
                 for j in range(kw):
                     row = (c * kh + i) * kw + j
+                    lo, hi = _valid_range(j, stride, pad, width, w_out)
                     for y in range(h_out):
                         src_y = y * stride + i - pad
                         base = y * w_out
@@ -46,12 +68,47 @@ def im2col(x, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - co
                             for xo in range(w_out):
                                 cols[n, row, base + xo] = 0
                             continue
-                        for xo in range(w_out):
-                            src_x = xo * stride + j - pad
-                            if 0 <= src_x < width:
-                                cols[n, row, base + xo] = x[n, c, src_y, src_x]
-                            else:
-                                cols[n, row, base + xo] = 0
+                        for xo in range(lo):
+                            cols[n, row, base + xo] = 0
+                        off = j - pad
+                        if stride == 1:
+                            for xo in range(lo, hi):
+                                cols[n, row, base + xo] = x[n, c, src_y, xo + off]
+                        else:
+                            for xo in range(lo, hi):
+                                cols[n, row, base + xo] = x[n, c, src_y, xo * stride + off]
+                        for xo in range(hi, w_out):
+                            cols[n, row, base + xo] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def im2col(x, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - compiled
+    """Fill ``cols`` (N, C*KH*KW, H_out*W_out) from ``x`` (N, C, H, W); zeros where padded."""
+    im2col_channels(x, 0, x.shape[1], kh, kw, stride, pad, h_out, w_out, cols)
+
+
+@numba.njit(cache=True, nogil=True)
+def col2im_channels(cols, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, dx):  # pragma: no cover - compiled
+    """Add rows of ``cols`` back into channels ``c_lo <= c < c_hi`` of ``dx`` (N, C, H, W)."""
+    n_img, _, height, width = dx.shape
+    for n in range(n_img):
+        for c in range(c_lo, c_hi):
+            for i in range(kh):
+                for j in range(kw):
+                    row = (c * kh + i) * kw + j
+                    lo, hi = _valid_range(j, stride, pad, width, w_out)
+                    off = j - pad
+                    for y in range(h_out):
+                        src_y = y * stride + i - pad
+                        if src_y < 0 or src_y >= height:
+                            continue
+                        base = y * w_out
+                        if stride == 1:
+                            for xo in range(lo, hi):
+                                dx[n, c, src_y, xo + off] += cols[n, row, base + xo]
+                        else:
+                            for xo in range(lo, hi):
+                                dx[n, c, src_y, xo * stride + off] += cols[n, row, base + xo]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -60,18 +117,4 @@ def col2im(cols, kh, kw, stride, pad, h_out, w_out, dx):  # pragma: no cover - c
 
     ``dx`` must be zeroed (or hold a gradient to accumulate onto) by the caller.
     """
-    n_img, channels, height, width = dx.shape
-    for n in range(n_img):
-        for c in range(channels):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    for y in range(h_out):
-                        src_y = y * stride + i - pad
-                        if src_y < 0 or src_y >= height:
-                            continue
-                        base = y * w_out
-                        for xo in range(w_out):
-                            src_x = xo * stride + j - pad
-                            if 0 <= src_x < width:
-                                dx[n, c, src_y, src_x] += cols[n, row, base + xo]
+    col2im_channels(cols, 0, dx.shape[1], kh, kw, stride, pad, h_out, w_out, dx)

@@ -47,6 +47,27 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tile_of(p, tiles_h, tiles_w):  # pragma: no cover - compiled
+    """``(n, ty, tx)`` of global tile number ``p = (n * TH + ty) * TW + tx``."""
+    n, rem = divmod(p, tiles_h * tiles_w)
+    ty, tx = divmod(rem, tiles_w)
+    return n, ty, tx
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_tile(n, ty, tx, tiles_h, tiles_w):  # pragma: no cover - compiled
+    """The tile after ``(n, ty, tx)`` in row-major order (no division in the hot loop)."""
+    tx += 1
+    if tx == tiles_w:
+        tx = 0
+        ty += 1
+        if ty == tiles_h:
+            ty = 0
+            n += 1
+    return n, ty, tx
+
+
 @numba.njit(cache=True, nogil=True)
 def filter_transform(w, lo, hi, u):  # pragma: no cover - compiled
     """``u[:, f, c] = (G w[f, c] G^T).ravel()`` for filters ``lo <= f < hi``.
@@ -72,100 +93,74 @@ def filter_transform(w, lo, hi, u):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def input_transform(x, lo, hi, tiles_h, tiles_w, v):  # pragma: no cover - compiled
-    """``v[:, c, p] = (B^T d_p B).ravel()`` for channels ``lo <= c < hi``.
+def input_transform(x, lo, hi, p0, p1, tiles_h, tiles_w, v):  # pragma: no cover - compiled
+    """``v[:, c, p - p0] = (B^T d_p B).ravel()`` for channels ``lo <= c < hi``, tiles ``p0 <= p < p1``.
 
-    ``x`` (N, C, H, W) -> ``v`` (16, C, N*TH*TW). The pad-1 border and the
-    overhang of odd sizes are read from a zeroed scratch plane, so the tile
-    loop itself has no bounds checks.
+    ``x`` (N, C, H, W) -> ``v`` (16, C, >= p1 - p0). Tiles are numbered
+    ``p = (n * TH + ty) * TW + tx`` over the whole batch; a tile's 4x4 input
+    window starts at row ``2ty - 1``, column ``2tx - 1`` (the pad-1 border and
+    an odd edge's overhang read as zeros).
     """
-    n_img, _, height, width = x.shape
-    plane = np.zeros((2 * tiles_h + 2, 2 * tiles_w + 2), dtype=x.dtype)
+    _, _, height, width = x.shape
+    d = np.empty((4, 4), dtype=x.dtype)
     for c in range(lo, hi):
-        for n in range(n_img):
-            # copy the image into the interior; the zero border is never written
-            for y in range(height):
-                for xx in range(width):
-                    plane[y + 1, xx + 1] = x[n, c, y, xx]
-            base = n * tiles_h * tiles_w
-            for ty in range(tiles_h):
-                r = 2 * ty
-                for tx in range(tiles_w):
-                    s = 2 * tx
-                    p = base + ty * tiles_w + tx
-                    # rows of B^T d, column by column: t[i][j]
-                    t00 = plane[r, s] - plane[r + 2, s]
-                    t01 = plane[r, s + 1] - plane[r + 2, s + 1]
-                    t02 = plane[r, s + 2] - plane[r + 2, s + 2]
-                    t03 = plane[r, s + 3] - plane[r + 2, s + 3]
-                    t10 = plane[r + 1, s] + plane[r + 2, s]
-                    t11 = plane[r + 1, s + 1] + plane[r + 2, s + 1]
-                    t12 = plane[r + 1, s + 2] + plane[r + 2, s + 2]
-                    t13 = plane[r + 1, s + 3] + plane[r + 2, s + 3]
-                    t20 = plane[r + 2, s] - plane[r + 1, s]
-                    t21 = plane[r + 2, s + 1] - plane[r + 1, s + 1]
-                    t22 = plane[r + 2, s + 2] - plane[r + 1, s + 2]
-                    t23 = plane[r + 2, s + 3] - plane[r + 1, s + 3]
-                    t30 = plane[r + 1, s] - plane[r + 3, s]
-                    t31 = plane[r + 1, s + 1] - plane[r + 3, s + 1]
-                    t32 = plane[r + 1, s + 2] - plane[r + 3, s + 2]
-                    t33 = plane[r + 1, s + 3] - plane[r + 3, s + 3]
-                    # (B^T d) B: the same combination along each row
-                    v[0, c, p] = t00 - t02
-                    v[1, c, p] = t01 + t02
-                    v[2, c, p] = t02 - t01
-                    v[3, c, p] = t01 - t03
-                    v[4, c, p] = t10 - t12
-                    v[5, c, p] = t11 + t12
-                    v[6, c, p] = t12 - t11
-                    v[7, c, p] = t11 - t13
-                    v[8, c, p] = t20 - t22
-                    v[9, c, p] = t21 + t22
-                    v[10, c, p] = t22 - t21
-                    v[11, c, p] = t21 - t23
-                    v[12, c, p] = t30 - t32
-                    v[13, c, p] = t31 + t32
-                    v[14, c, p] = t32 - t31
-                    v[15, c, p] = t31 - t33
+        n, ty, tx = _tile_of(p0, tiles_h, tiles_w)
+        for q in range(p1 - p0):
+            r, s = 2 * ty - 1, 2 * tx - 1
+            if r >= 0 and s >= 0 and r + 3 < height and s + 3 < width:
+                for i in range(4):
+                    for j in range(4):
+                        d[i, j] = x[n, c, r + i, s + j]
+            else:  # a border tile: zeros outside the image
+                for i in range(4):
+                    for j in range(4):
+                        d[i, j] = 0
+                        if 0 <= r + i < height and 0 <= s + j < width:
+                            d[i, j] = x[n, c, r + i, s + j]
+            for j in range(4):  # B^T d, column by column, in place
+                a0, a1, a2, a3 = d[0, j], d[1, j], d[2, j], d[3, j]
+                d[0, j] = a0 - a2
+                d[1, j] = a1 + a2
+                d[2, j] = a2 - a1
+                d[3, j] = a1 - a3
+            for i in range(4):  # (B^T d) B, row by row
+                v[4 * i + 0, c, q] = d[i, 0] - d[i, 2]
+                v[4 * i + 1, c, q] = d[i, 1] + d[i, 2]
+                v[4 * i + 2, c, q] = d[i, 2] - d[i, 1]
+                v[4 * i + 3, c, q] = d[i, 1] - d[i, 3]
+            n, ty, tx = _next_tile(n, ty, tx, tiles_h, tiles_w)
 
 
 @numba.njit(cache=True, nogil=True)
-def output_transform(m, b, lo, hi, tiles_h, tiles_w, out):  # pragma: no cover - compiled
-    """``out[n, f, 2ty:2ty+2, 2tx:2tx+2] = A^T m_p A + b[f]`` for filters ``lo <= f < hi``.
+def output_transform(m, b, lo, hi, p0, p1, tiles_h, tiles_w, out):  # pragma: no cover - compiled
+    """``out[n, f, 2ty:2ty+2, 2tx:2tx+2] = A^T m_p A + b[f]`` for filters ``lo <= f < hi``, tiles ``p0 <= p < p1``.
 
-    ``m`` (16, F, N*TH*TW) -> ``out`` (N, F, H, W); outputs past an odd edge are dropped.
+    ``m`` (16, F, >= p1 - p0) -> ``out`` (N, F, H, W); outputs past an odd edge are dropped.
     """
-    n_img, _, height, width = out.shape
+    _, _, height, width = out.shape
     for f in range(lo, hi):
         bias = b[f]
-        for n in range(n_img):
-            base = n * tiles_h * tiles_w
-            for ty in range(tiles_h):
-                y = 2 * ty
-                for tx in range(tiles_w):
-                    xo = 2 * tx
-                    p = base + ty * tiles_w + tx
-                    # A^T m: two rows of four
-                    r00 = m[0, f, p] + m[4, f, p] + m[8, f, p]
-                    r01 = m[1, f, p] + m[5, f, p] + m[9, f, p]
-                    r02 = m[2, f, p] + m[6, f, p] + m[10, f, p]
-                    r03 = m[3, f, p] + m[7, f, p] + m[11, f, p]
-                    r10 = m[4, f, p] - m[8, f, p] - m[12, f, p]
-                    r11 = m[5, f, p] - m[9, f, p] - m[13, f, p]
-                    r12 = m[6, f, p] - m[10, f, p] - m[14, f, p]
-                    r13 = m[7, f, p] - m[11, f, p] - m[15, f, p]
-                    # (A^T m) A
-                    y00 = r00 + r01 + r02 + bias
-                    y01 = r01 - r02 - r03 + bias
-                    y10 = r10 + r11 + r12 + bias
-                    y11 = r11 - r12 - r13 + bias
-                    out[n, f, y, xo] = y00
-                    if xo + 1 < width:
-                        out[n, f, y, xo + 1] = y01
-                    if y + 1 < height:
-                        out[n, f, y + 1, xo] = y10
-                        if xo + 1 < width:
-                            out[n, f, y + 1, xo + 1] = y11
+        n, ty, tx = _tile_of(p0, tiles_h, tiles_w)
+        for q in range(p1 - p0):
+            y, xo = 2 * ty, 2 * tx
+            # A^T m: two rows of four
+            r00 = m[0, f, q] + m[4, f, q] + m[8, f, q]
+            r01 = m[1, f, q] + m[5, f, q] + m[9, f, q]
+            r02 = m[2, f, q] + m[6, f, q] + m[10, f, q]
+            r03 = m[3, f, q] + m[7, f, q] + m[11, f, q]
+            r10 = m[4, f, q] - m[8, f, q] - m[12, f, q]
+            r11 = m[5, f, q] - m[9, f, q] - m[13, f, q]
+            r12 = m[6, f, q] - m[10, f, q] - m[14, f, q]
+            r13 = m[7, f, q] - m[11, f, q] - m[15, f, q]
+            # (A^T m) A, plus the bias (folded in here: no extra pass over out)
+            out[n, f, y, xo] = r00 + r01 + r02 + bias
+            if xo + 1 < width:
+                out[n, f, y, xo + 1] = r01 - r02 - r03 + bias
+            if y + 1 < height:
+                out[n, f, y + 1, xo] = r10 + r11 + r12 + bias
+                if xo + 1 < width:
+                    out[n, f, y + 1, xo + 1] = r11 - r12 - r13 + bias
+            n, ty, tx = _next_tile(n, ty, tx, tiles_h, tiles_w)
 
 
 # ---------------------------------------------------------------------------
@@ -178,104 +173,86 @@ def output_transform(m, b, lo, hi, tiles_h, tiles_w, out):  # pragma: no cover -
 
 
 @numba.njit(cache=True, nogil=True)
-def output_transform_adjoint(dout, lo, hi, tiles_h, tiles_w, dm):  # pragma: no cover - compiled
-    """``dm[:, f, p] = (A dY_p A^T).ravel()`` for filters ``lo <= f < hi``.
+def output_transform_adjoint(dout, lo, hi, p0, p1, tiles_h, tiles_w, dm):  # pragma: no cover - compiled
+    """``dm[:, f, p - p0] = (A dY_p A^T).ravel()`` for filters ``lo <= f < hi``, tiles ``p0 <= p < p1``.
 
-    ``dout`` (N, F, H, W) -> ``dm`` (16, F, N*TH*TW); outputs past an odd edge count as 0.
+    ``dout`` (N, F, H, W) -> ``dm`` (16, F, >= p1 - p0); outputs past an odd edge count as 0.
     """
-    n_img, _, height, width = dout.shape
-    zero = np.zeros(1, dtype=dout.dtype)[0]
+    _, _, height, width = dout.shape
+    zero = dout.dtype.type(0)
     for f in range(lo, hi):
-        for n in range(n_img):
-            base = n * tiles_h * tiles_w
-            for ty in range(tiles_h):
-                y = 2 * ty
-                for tx in range(tiles_w):
-                    xo = 2 * tx
-                    p = base + ty * tiles_w + tx
-                    d00 = dout[n, f, y, xo]
-                    d01 = dout[n, f, y, xo + 1] if xo + 1 < width else zero
-                    d10 = dout[n, f, y + 1, xo] if y + 1 < height else zero
-                    d11 = dout[n, f, y + 1, xo + 1] if (y + 1 < height and xo + 1 < width) else zero
-                    # q = A dY: (4, 2)
-                    q00, q01 = d00, d01
-                    q10, q11 = d00 + d10, d01 + d11
-                    q20, q21 = d00 - d10, d01 - d11
-                    q30, q31 = -d10, -d11
-                    # (A dY) A^T: (4, 4)
-                    dm[0, f, p] = q00
-                    dm[1, f, p] = q00 + q01
-                    dm[2, f, p] = q00 - q01
-                    dm[3, f, p] = -q01
-                    dm[4, f, p] = q10
-                    dm[5, f, p] = q10 + q11
-                    dm[6, f, p] = q10 - q11
-                    dm[7, f, p] = -q11
-                    dm[8, f, p] = q20
-                    dm[9, f, p] = q20 + q21
-                    dm[10, f, p] = q20 - q21
-                    dm[11, f, p] = -q21
-                    dm[12, f, p] = q30
-                    dm[13, f, p] = q30 + q31
-                    dm[14, f, p] = q30 - q31
-                    dm[15, f, p] = -q31
+        n, ty, tx = _tile_of(p0, tiles_h, tiles_w)
+        for q in range(p1 - p0):
+            y, xo = 2 * ty, 2 * tx
+            d00 = dout[n, f, y, xo]
+            d01, d10, d11 = zero, zero, zero  # outputs past an odd edge
+            if xo + 1 < width:
+                d01 = dout[n, f, y, xo + 1]
+            if y + 1 < height:
+                d10 = dout[n, f, y + 1, xo]
+                if xo + 1 < width:
+                    d11 = dout[n, f, y + 1, xo + 1]
+            # q = A dY: (4, 2)
+            q00, q01 = d00, d01
+            q10, q11 = d00 + d10, d01 + d11
+            q20, q21 = d00 - d10, d01 - d11
+            q30, q31 = -d10, -d11
+            # (A dY) A^T: (4, 4)
+            dm[0, f, q] = q00
+            dm[1, f, q] = q00 + q01
+            dm[2, f, q] = q00 - q01
+            dm[3, f, q] = -q01
+            dm[4, f, q] = q10
+            dm[5, f, q] = q10 + q11
+            dm[6, f, q] = q10 - q11
+            dm[7, f, q] = -q11
+            dm[8, f, q] = q20
+            dm[9, f, q] = q20 + q21
+            dm[10, f, q] = q20 - q21
+            dm[11, f, q] = -q21
+            dm[12, f, q] = q30
+            dm[13, f, q] = q30 + q31
+            dm[14, f, q] = q30 - q31
+            dm[15, f, q] = -q31
+            n, ty, tx = _next_tile(n, ty, tx, tiles_h, tiles_w)
 
 
 @numba.njit(cache=True, nogil=True)
-def input_transform_adjoint(dv, lo, hi, tiles_h, tiles_w, dx):  # pragma: no cover - compiled
-    """``dx[n, c] = sum_p scatter(B dV_p B^T)`` for channels ``lo <= c < hi`` (overwrites ``dx``).
+def input_transform_adjoint(dv, lo, hi, p0, p1, tiles_h, tiles_w, dx):  # pragma: no cover - compiled
+    """``dx[n, c] += scatter(B dV_p B^T)`` for channels ``lo <= c < hi``, tiles ``p0 <= p < p1``.
 
-    ``dv`` (16, C, N*TH*TW) -> ``dx`` (N, C, H, W). Neighbouring tiles overlap
-    by two rows/columns, so contributions add; the padding border is dropped.
+    ``dv`` (16, C, >= p1 - p0) -> ``dx`` (N, C, H, W), which the caller zeroes
+    once. Neighbouring tiles overlap by two rows/columns, so contributions add;
+    what falls in the padding border is dropped.
     """
-    n_img, _, height, width = dx.shape
-    plane = np.empty((2 * tiles_h + 2, 2 * tiles_w + 2), dtype=dx.dtype)
+    _, _, height, width = dx.shape
+    e = np.empty((4, 4), dtype=dx.dtype)
     for c in range(lo, hi):
-        for n in range(n_img):
-            plane[:, :] = 0
-            base = n * tiles_h * tiles_w
-            for ty in range(tiles_h):
-                r = 2 * ty
-                for tx in range(tiles_w):
-                    s = 2 * tx
-                    p = base + ty * tiles_w + tx
-                    # e = B dV: (4, 4), row i of B applied down each column l
-                    e00 = dv[0, c, p]
-                    e01 = dv[1, c, p]
-                    e02 = dv[2, c, p]
-                    e03 = dv[3, c, p]
-                    e10 = dv[4, c, p] - dv[8, c, p] + dv[12, c, p]
-                    e11 = dv[5, c, p] - dv[9, c, p] + dv[13, c, p]
-                    e12 = dv[6, c, p] - dv[10, c, p] + dv[14, c, p]
-                    e13 = dv[7, c, p] - dv[11, c, p] + dv[15, c, p]
-                    e20 = dv[4, c, p] + dv[8, c, p] - dv[0, c, p]
-                    e21 = dv[5, c, p] + dv[9, c, p] - dv[1, c, p]
-                    e22 = dv[6, c, p] + dv[10, c, p] - dv[2, c, p]
-                    e23 = dv[7, c, p] + dv[11, c, p] - dv[3, c, p]
-                    e30 = -dv[12, c, p]
-                    e31 = -dv[13, c, p]
-                    e32 = -dv[14, c, p]
-                    e33 = -dv[15, c, p]
-                    # (B dV) B^T, added into the 4x4 window
-                    plane[r, s] += e00
-                    plane[r, s + 1] += e01 - e02 + e03
-                    plane[r, s + 2] += e01 + e02 - e00
-                    plane[r, s + 3] -= e03
-                    plane[r + 1, s] += e10
-                    plane[r + 1, s + 1] += e11 - e12 + e13
-                    plane[r + 1, s + 2] += e11 + e12 - e10
-                    plane[r + 1, s + 3] -= e13
-                    plane[r + 2, s] += e20
-                    plane[r + 2, s + 1] += e21 - e22 + e23
-                    plane[r + 2, s + 2] += e21 + e22 - e20
-                    plane[r + 2, s + 3] -= e23
-                    plane[r + 3, s] += e30
-                    plane[r + 3, s + 1] += e31 - e32 + e33
-                    plane[r + 3, s + 2] += e31 + e32 - e30
-                    plane[r + 3, s + 3] -= e33
-            for y in range(height):
-                for xx in range(width):
-                    dx[n, c, y, xx] = plane[y + 1, xx + 1]
+        n, ty, tx = _tile_of(p0, tiles_h, tiles_w)
+        for q in range(p1 - p0):
+            for j in range(4):  # e = B dV, column by column
+                a0, a1, a2, a3 = dv[j, c, q], dv[4 + j, c, q], dv[8 + j, c, q], dv[12 + j, c, q]
+                e[0, j] = a0
+                e[1, j] = a1 - a2 + a3
+                e[2, j] = a1 + a2 - a0
+                e[3, j] = -a3
+            for i in range(4):  # (B dV) B^T, row by row, in place
+                a0, a1, a2, a3 = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
+                e[i, 0] = a0
+                e[i, 1] = a1 - a2 + a3
+                e[i, 2] = a1 + a2 - a0
+                e[i, 3] = -a3
+            r, s = 2 * ty - 1, 2 * tx - 1
+            if r >= 0 and s >= 0 and r + 3 < height and s + 3 < width:
+                for i in range(4):
+                    for j in range(4):
+                        dx[n, c, r + i, s + j] += e[i, j]
+            else:
+                for i in range(4):
+                    for j in range(4):
+                        if 0 <= r + i < height and 0 <= s + j < width:
+                            dx[n, c, r + i, s + j] += e[i, j]
+            n, ty, tx = _next_tile(n, ty, tx, tiles_h, tiles_w)
 
 
 @numba.njit(cache=True, nogil=True)

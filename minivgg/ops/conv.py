@@ -24,7 +24,7 @@ bug). Backward, with upstream gradient ``dout`` (N, F, H_out, W_out):
 Cost: ``N * F * H_out * W_out * C * KH * KW`` multiply-adds (MACs) forward;
 backward is twice that (one product for ``dw``, one for ``dx``).
 
-Two algorithms with the same signature (``algo=``):
+Three algorithms with the same signature (``algo=``):
 
 * ``"naive"`` -- the loops above, written to be read. Use it on small shapes
   and as the reference the fast paths are tested against.
@@ -34,7 +34,14 @@ Two algorithms with the same signature (``algo=``):
   (the cache keeps only ``x``) and uses ``dw += dout[n] @ cols[n].T`` and
   ``col2im(w.T @ dout[n])``. Columns are built for at most
   :data:`WORKSPACE_BYTES` worth of images at a time, so training at batch N
-  does not allocate ``N*C*9*H*W`` values at once.
+  does not allocate ``N*C*9*H*W`` values at once. The im2col/col2im loops
+  run on all :func:`minivgg.threads.get_num_threads` cores (channel slices).
+* ``"winograd"`` -- F(2x2, 3x3) for 3x3/stride 1/pad 1 only (Lavin & Gray
+  2015; :mod:`minivgg.ops.winograd`): 2.25x fewer multiplications, forward
+  and both gradients.
+
+``algo="auto"`` (the default) takes Winograd where it is faster and im2col
+elsewhere (:func:`choose_algorithm`).
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..kernels.im2col import col2im, im2col
+from .. import threads
+from ..kernels.im2col import col2im_channels, im2col_channels
+from . import winograd as _winograd
 from ._validate import check_float_array, check_positive_int, check_same_dtype
 
 #: Upper bound on the im2col column buffer, in bytes. One image's columns are
@@ -137,6 +146,24 @@ def _images_per_chunk(col_bytes_per_image: int) -> int:
     return max(1, WORKSPACE_BYTES // max(1, col_bytes_per_image))
 
 
+#: A channel slice handed to another thread should move at least this many values.
+_MIN_VALUES_PER_THREAD = 32768
+
+
+def _im2col(x, kh, kw, stride, pad, ho, wo, cols):
+    """:func:`~minivgg.kernels.im2col.im2col` with the channels split over the threads."""
+    grain = max(1, _MIN_VALUES_PER_THREAD // max(1, x.shape[0] * kh * kw * ho * wo))
+    threads.parallel_for(lambda lo, hi: im2col_channels(x, lo, hi, kh, kw, stride, pad, ho, wo, cols),
+                         x.shape[1], grain)
+
+
+def _col2im(cols, kh, kw, stride, pad, ho, wo, dx):
+    """:func:`~minivgg.kernels.im2col.col2im` with the channels split over the threads."""
+    grain = max(1, _MIN_VALUES_PER_THREAD // max(1, dx.shape[0] * kh * kw * ho * wo))
+    threads.parallel_for(lambda lo, hi: col2im_channels(cols, lo, hi, kh, kw, stride, pad, ho, wo, dx),
+                         dx.shape[1], grain)
+
+
 def _is_pointwise(kh, kw, stride, pad) -> bool:
     # a 1x1/s1/p0 conv (config C) is already a GEMM on x viewed as (C, H*W)
     return kh == 1 and kw == 1 and stride == 1 and pad == 0
@@ -157,8 +184,8 @@ def _im2col_forward(x, w, b, stride, pad):
         cols = np.empty((chunk, k, hw), dtype=x.dtype)  # (chunk, C*KH*KW, H_out*W_out)
         for n0 in range(0, n_img, chunk):
             nb = min(chunk, n_img - n0)
-            im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
-            np.matmul(w2, cols[:nb], out=out3[n0:n0 + nb])  # one GEMM per image
+            _im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
+            threads.parallel_matmul(w2, cols[:nb], out3[n0:n0 + nb])  # one GEMM per image
     out += b.reshape(1, f_out, 1, 1)
     return out
 
@@ -178,15 +205,16 @@ def _im2col_backward(dout, x, w, stride, pad):
         dx = np.matmul(w2.T, dout3).reshape(x.shape)           # (N, C, H, W)
         return dx, dw2.reshape(w.shape)
     dx = np.zeros_like(x)
+    dw_part = np.empty_like(dw2)
     chunk = min(n_img, _images_per_chunk(k * hw * x.itemsize))
     cols = np.empty((chunk, k, hw), dtype=x.dtype)
     for n0 in range(0, n_img, chunk):
         nb = min(chunk, n_img - n0)
-        im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
+        _im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
         for i in range(nb):
-            dw2 += dout3[n0 + i] @ cols[i].T                   # (F, L) @ (L, K)
-        np.matmul(w2.T, dout3[n0:n0 + nb], out=cols[:nb])     # dcols, reusing the buffer
-        col2im(cols[:nb], kh, kw, stride, pad, ho, wo, dx[n0:n0 + nb])
+            dw2 += threads.parallel_matmul(dout3[n0 + i], cols[i].T, dw_part)  # (F, L) @ (L, K)
+        threads.parallel_matmul(w2.T, dout3[n0:n0 + nb], cols[:nb])  # dcols, reusing the buffer
+        _col2im(cols[:nb], kh, kw, stride, pad, ho, wo, dx[n0:n0 + nb])
     return dx, dw2.reshape(w.shape)
 
 
@@ -197,16 +225,64 @@ BackwardImpl = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], tuple]
 ALGORITHMS: dict[str, tuple[ForwardImpl, BackwardImpl]] = {
     "naive": (_naive_forward, _naive_backward),
     "im2col": (_im2col_forward, _im2col_backward),
+    "winograd": (_winograd.winograd_forward, _winograd.winograd_backward),
 }
+
+#: ``"auto"`` picks Winograd only when its 16 GEMMs have at least this many
+#: input channels (their inner dimension): conv1_1's C = 3 makes 16 GEMMs with
+#: K = 3, which run at a few % of the BLAS peak.
+AUTO_WINOGRAD_MIN_CHANNELS = 16
+
+#: ... and at least this many 2x2 tiles in the batch (``N * ceil(H/2) * ceil(W/2)``):
+#: the filter transform costs ``16 * F * C`` writes per call whatever the image
+#: size, so on VGG's 14x14 block-5 layers at batch 1 (49 tiles) it eats the
+#: saving and im2col wins. Measured with ``benchmarks/bench_vgg16.py``.
+AUTO_WINOGRAD_MIN_TILES = 128
 
 
 def choose_algorithm(x_shape: tuple, w_shape: tuple, stride: int, pad: int, algo: str) -> str:
-    """Resolve ``"auto"`` to a concrete algorithm name; validate any other name."""
+    """Resolve ``"auto"`` to a concrete algorithm name; validate any other name.
+
+    ``"auto"`` is a fixed rule, not a timing run, so the choice (and with it
+    the workspace) is the same in every process: Winograd F(2x2,3x3) for a
+    3x3/stride-1/pad-1 conv with at least :data:`AUTO_WINOGRAD_MIN_CHANNELS`
+    input channels and :data:`AUTO_WINOGRAD_MIN_TILES` tiles, otherwise
+    im2col. The thresholds come from the per-layer race in the benchmark
+    (``minivgg bench`` prints which algorithm wins each VGG-16 layer).
+    """
     if algo == "auto":
+        n, c, h, w = x_shape
+        if (_winograd.supports(w_shape, stride, pad) and c >= AUTO_WINOGRAD_MIN_CHANNELS
+                and n * _winograd.tiles(h, w)[0] * _winograd.tiles(h, w)[1] >= AUTO_WINOGRAD_MIN_TILES):
+            return "winograd"
         return "im2col"
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown convolution algorithm {algo!r}; expected 'auto' or one of {sorted(ALGORITHMS)}")
     return algo
+
+
+def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, itemsize: int,
+                    algo: str = "auto") -> int:
+    """Scratch memory one forward call allocates besides its output (not counting ``x``, ``w``, ``b``).
+
+    * im2col: ``chunk * C*KH*KW * H_out*W_out`` values of columns (0 for a
+      1x1/s1/p0 conv), ``chunk = min(N, max(1, WORKSPACE_BYTES // one image))``;
+    * winograd: ``U`` (16*F*C values) plus the blocks of ``V`` and ``M`` in
+      flight (:func:`minivgg.ops.winograd.forward_workspace_bytes`);
+    * naive: the padded input copy.
+    """
+    algo = choose_algorithm(x_shape, w_shape, stride, pad, algo)
+    n, c, h, wd = x_shape
+    f, _, kh, kw = w_shape
+    ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
+    if algo == "winograd":
+        return _winograd.forward_workspace_bytes(x_shape, w_shape, itemsize)
+    if algo == "naive":
+        return n * c * (h + 2 * pad) * (wd + 2 * pad) * itemsize
+    if _is_pointwise(kh, kw, stride, pad):
+        return 0
+    per_image = c * kh * kw * ho * wo * itemsize
+    return min(n, _images_per_chunk(per_image)) * per_image
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,
@@ -220,8 +296,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     b : ndarray, shape (F,), same dtype as ``x``
     stride, pad : int
         Stride >= 1 and zero padding >= 0 on each side.
-    algo : {"auto", "naive", "im2col", ...}
-        Keys of :data:`ALGORITHMS`; ``"auto"`` picks the fastest available.
+    algo : {"auto", "naive", "im2col", "winograd"}
+        Keys of :data:`ALGORITHMS`; ``"auto"`` picks Winograd for 3x3/s1/p1
+        convs where it is faster, else im2col (:func:`choose_algorithm`).
     name : str
         Layer name used in error messages.
 

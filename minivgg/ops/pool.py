@@ -17,7 +17,8 @@ Cost: ``N*C*H_out*W_out*size^2`` comparisons, no multiplies. Training keeps
 only a ``uint8`` arg-max per output (1 byte each), not the input.
 
 Two implementations with one signature: ``algo="naive"`` (NumPy loops over the
-window, to read) and ``algo="numba"`` (the default; :mod:`minivgg.kernels.pooling`).
+window, to read) and ``algo="numba"`` (the default; :mod:`minivgg.kernels.pooling`,
+channels split over :func:`minivgg.threads.get_num_threads` cores).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import threads
 from ..kernels import pooling as _k
 from ._validate import check_float_array, check_positive_int, check_same_dtype
 
@@ -65,7 +67,23 @@ def _naive_backward(dout, argmax, size, stride, dx):
                     dx[n, c, y * stride + i, xo * stride + j] += dout[n, c, y, xo]
 
 
-_IMPLS = {"naive": (_naive_forward, _naive_backward), "numba": (_k.maxpool_forward, _k.maxpool_backward)}
+#: A slice handed to another thread should carry at least this many outputs.
+_MIN_OUTPUTS_PER_THREAD = 16384
+
+
+def _numba_forward(x, size, stride, out, argmax):
+    grain = max(1, _MIN_OUTPUTS_PER_THREAD // max(1, out.shape[0] * out.shape[2] * out.shape[3]))
+    threads.parallel_for(lambda lo, hi: _k.maxpool_forward_channels(x, lo, hi, size, stride, out, argmax),
+                         x.shape[1], grain)
+
+
+def _numba_backward(dout, argmax, size, stride, dx):
+    grain = max(1, _MIN_OUTPUTS_PER_THREAD // max(1, dout.shape[0] * dout.shape[2] * dout.shape[3]))
+    threads.parallel_for(lambda lo, hi: _k.maxpool_backward_channels(dout, argmax, lo, hi, size, stride, dx),
+                         dout.shape[1], grain)
+
+
+_IMPLS = {"naive": (_naive_forward, _naive_backward), "numba": (_numba_forward, _numba_backward)}
 
 
 def maxpool_forward(x: np.ndarray, size: int = 2, stride: int = 2, *, algo: str = "numba",

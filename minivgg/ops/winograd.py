@@ -1,0 +1,254 @@
+"""3x3 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015).
+
+VGG's only convolution is 3x3, stride 1, pad 1 -- exactly the case Lavin &
+Gray benchmarked. Each 2x2 output block needs 16 multiplications instead of
+36 (2.25x fewer), at the price of cheap additions in three transforms (see
+:mod:`minivgg.kernels.winograd` for the matrices ``B``, ``G``, ``A``):
+
+.. math::
+
+    U_k = (G\\, w\\, G^T)_k \\in \\mathbb{R}^{F \\times C}, \\quad
+    V_k = (B^T d\\, B)_k \\in \\mathbb{R}^{C \\times P}, \\quad
+    M_k = U_k V_k \\;(k = 1..16), \\quad
+    out = A^T M A + b
+
+with ``P = N * ceil(H/2) * ceil(W/2)`` tiles. Cost: ``16 * F * C * P`` MACs in
+16 GEMMs versus ``9 * F * C * H * W`` for direct convolution (``4P ~ N*H*W``).
+
+Backward is the exact transpose of that pipeline (the forward is linear in
+``w`` and in ``x``), which yields *both* gradients from one transformed
+``dout`` and no im2col columns at all:
+
+.. math::
+
+    \\hat D_k = (A\\, dout\\, A^T)_k, \\quad
+    dw = G^T \\big[\\textstyle\\sum \\hat D_k V_k^T\\big] G, \\quad
+    dx = \\mathrm{scatter}\\big(B\\, [U_k^T \\hat D_k]\\, B^T\\big)
+
+(the scatter adds the overlapping 4x4 tiles back into the image and drops the
+padding). ``dx`` is therefore the "full" correlation with the 180-degree
+rotated, channel-swapped filter that the direct method computes, in Winograd
+form; backward costs ``2 * 16 * F * C * P`` MACs.
+
+Numerics: the transforms only add, subtract and halve, so fp32 error stays of
+the order of direct convolution's (``benchmarks/bench_vgg16.py`` measures both
+against a float64 reference). Workspace: ``V`` and ``M`` would be 4x the input
+and 4x the output; they are built block by block over the tiles instead (a few
+MiB, see :data:`PIPELINE_BLOCK_BYTES`, :data:`FORWARD_BLOCK_BYTES`), so the
+data passes through the cache rather than main memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import threads
+from ..kernels import winograd as _k
+
+#: Each kernel slice should carry at least this many (channel x tile) units of
+#: work before it is worth handing to another thread.
+_MIN_WORK_PER_THREAD = 4096
+
+
+def supports(w_shape: tuple, stride: int, pad: int) -> bool:
+    """True for the one case F(2x2, 3x3) covers: 3x3 kernel, stride 1, pad 1."""
+    return tuple(w_shape[2:]) == (3, 3) and stride == 1 and pad == 1
+
+
+def _check(w_shape, stride, pad):
+    if not supports(w_shape, stride, pad):
+        raise ValueError(
+            "winograd: F(2x2, 3x3) needs a 3x3 kernel with stride 1 and pad 1, got kernel "
+            f"{w_shape[2]}x{w_shape[3]}, stride {stride}, pad {pad}; use algo='im2col'"
+        )
+
+
+def tiles(h: int, w: int) -> tuple[int, int]:
+    """Number of 2x2 output tiles along H and W: ``ceil(H/2), ceil(W/2)``."""
+    return (h + 1) // 2, (w + 1) // 2
+
+
+#: Forward: tiles are processed in blocks whose ``V`` + ``M`` fit in about this
+#: many bytes, so the input transform, the GEMMs and the output transform pass
+#: the data through the last-level cache instead of main memory.
+FORWARD_BLOCK_BYTES = 4 * 2**20
+
+#: Forward with many tiles: each thread runs the whole pipeline (transform,
+#: 16 single-threaded GEMMs, inverse transform) on its own blocks of about this
+#: many bytes, which stay in that core's L2 -- one synchronisation per layer
+#: instead of two per block, and no trip to main memory for ``V`` and ``M``.
+PIPELINE_BLOCK_BYTES = 2 * 2**20
+
+#: Backward: larger blocks, because ``dU += dM V^T`` has the block's tile count
+#: as its inner dimension (small blocks make a thin, slow GEMM) and every block
+#: pays one pass over the (16, F, C) accumulator.
+BACKWARD_BLOCK_BYTES = 64 * 2**20
+
+
+def workspace_bytes_per_tile(c: int, f: int, itemsize: int) -> int:
+    """Bytes of ``V`` (16, C) plus ``M`` (16, F) for one tile."""
+    return 16 * (c + f) * itemsize
+
+
+def block_tiles(c: int, f: int, itemsize: int, budget: int, total: int) -> int:
+    """Tiles per block: as many as fit ``budget`` (at least 32, at most ``total``).
+
+    Never more than :data:`minivgg.ops.conv.WORKSPACE_BYTES` either, the
+    workspace bound every conv algorithm honours.
+    """
+    from .conv import WORKSPACE_BYTES  # one workspace budget for every conv algorithm
+
+    per_tile = workspace_bytes_per_tile(c, f, itemsize)
+    return max(1, min(total, max(32, min(budget, WORKSPACE_BYTES) // per_tile)))
+
+
+def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthreads: int | None = None) -> int:
+    """Scratch bytes :func:`winograd_forward` allocates besides its output: ``U`` plus the tile blocks.
+
+    Mirrors the forward's choice: ``nthreads`` pipelines with one
+    :data:`PIPELINE_BLOCK_BYTES` block each when there are enough tiles, else
+    one :data:`FORWARD_BLOCK_BYTES` block. ``nthreads`` defaults to
+    :func:`minivgg.threads.get_num_threads`.
+    """
+    n, c, h, w = x_shape
+    f = w_shape[0]
+    nthreads = threads.get_num_threads() if nthreads is None else nthreads
+    th, tw = tiles(h, w)
+    total = n * th * tw
+    per_tile = workspace_bytes_per_tile(c, f, itemsize)
+    pb = block_tiles(c, f, itemsize, PIPELINE_BLOCK_BYTES, total)
+    if nthreads > 1 and total >= 2 * nthreads * pb:
+        blocks = nthreads * pb * per_tile
+    else:
+        blocks = block_tiles(c, f, itemsize, FORWARD_BLOCK_BYTES, total) * per_tile
+    return 16 * f * c * itemsize + blocks
+
+
+def _grain(units_per_item: int) -> int:
+    return max(1, _MIN_WORK_PER_THREAD // max(1, units_per_item))
+
+
+def _blocks(total: int, size: int):
+    for p0 in range(0, total, size):
+        yield p0, min(total, p0 + size)
+
+
+def transform_filters(w: np.ndarray) -> np.ndarray:
+    """``U = G w G^T`` for every (filter, channel): ``w`` (F, C, 3, 3) -> (16, F, C)."""
+    f_out, c = w.shape[:2]
+    u = np.empty((16, f_out, c), dtype=w.dtype)
+    threads.parallel_for(lambda lo, hi: _k.filter_transform(w, lo, hi, u), f_out, _grain(c))
+    return u
+
+
+def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1) -> np.ndarray:
+    """3x3/s1/p1 convolution by F(2x2, 3x3); same result as :func:`~minivgg.ops.conv2d_forward`.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) C-contiguous; w : (F, C, 3, 3) C-contiguous; b : (F,)
+        One floating dtype throughout (float32 or float64).
+    stride, pad : must be 1 and 1.
+
+    Returns
+    -------
+    out : (N, F, H, W)
+
+    Cost: ``16 * F * C * N * ceil(H/2) * ceil(W/2)`` MACs in BLAS, plus
+    ``O((C + F) * N * H * W)`` adds in the transforms. Workspace: ``U``
+    (16 * F * C) and the blocks of ``V`` and ``M`` in flight
+    (:func:`forward_workspace_bytes`).
+    """
+    _check(w.shape, stride, pad)
+    n_img, c, h, wd = x.shape
+    f_out = w.shape[0]
+    th, tw = tiles(h, wd)
+    total = n_img * th * tw
+    u = transform_filters(w)                                    # (16, F, C)
+    out = np.empty((n_img, f_out, h, wd), dtype=x.dtype)
+    nthreads = threads.get_num_threads()
+    pb = block_tiles(c, f_out, x.itemsize, PIPELINE_BLOCK_BYTES, total)
+    if nthreads > 1 and total >= 2 * nthreads * pb:
+        _pipelined_forward(x, u, b, out, th, tw, total, pb)
+        return out
+    # few tiles (or one thread): one block after another, each phase spread over the threads
+    pb = block_tiles(c, f_out, x.itemsize, FORWARD_BLOCK_BYTES, total)
+    v_buf = np.empty(16 * c * pb, dtype=x.dtype)
+    m_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
+    grain = _grain(pb)
+    for p0, p1 in _blocks(total, pb):
+        q = p1 - p0
+        v = v_buf[:16 * c * q].reshape(16, c, q)                # transformed tiles, contiguous
+        m = m_buf[:16 * f_out * q].reshape(16, f_out, q)        # their products with U
+        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
+        threads.parallel_matmul(u, v, m)                        # 16 GEMMs (F, C) @ (C, q)
+        threads.parallel_for(lambda lo, hi: _k.output_transform(m, b, lo, hi, p0, p1, th, tw, out), f_out, grain)
+    return out
+
+
+def _pipelined_forward(x, u, b, out, th, tw, total, pb):
+    """Each thread: for each of its tile blocks, transform -> 16 GEMMs (1 BLAS thread) -> inverse transform."""
+    c, f_out = x.shape[1], out.shape[1]
+    blocks = list(_blocks(total, pb))
+
+    def work(lo, hi):
+        v_buf = np.empty(16 * c * pb, dtype=x.dtype)
+        m_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
+        for p0, p1 in blocks[lo:hi]:
+            q = p1 - p0
+            v = v_buf[:16 * c * q].reshape(16, c, q)
+            m = m_buf[:16 * f_out * q].reshape(16, f_out, q)
+            _k.input_transform(x, 0, c, p0, p1, th, tw, v)
+            np.matmul(u, v, out=m)
+            _k.output_transform(m, b, 0, f_out, p0, p1, th, tw, out)
+
+    with threads.blas_single_threaded():  # the threads are the parallelism; BLAS must not oversubscribe
+        threads.parallel_for(work, len(blocks))
+
+
+def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
+                      pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(dx, dw)`` of :func:`winograd_forward` by the transposed pipeline (``db`` is the caller's).
+
+    Parameters
+    ----------
+    dout : (N, F, H, W); x : (N, C, H, W); w : (F, C, 3, 3), all C-contiguous, one dtype.
+
+    Returns
+    -------
+    dx : (N, C, H, W), dw : (F, C, 3, 3)
+
+    Cost: ``2 * 16 * F * C * N * ceil(H/2) * ceil(W/2)`` MACs (``dw`` and ``dx``).
+    Workspace: one block of ``V`` and ``dM`` (:data:`BACKWARD_BLOCK_BYTES`), and
+    ``U``, ``dU`` (16 * F * C each).
+    """
+    _check(w.shape, stride, pad)
+    n_img, c, h, wd = x.shape
+    f_out = w.shape[0]
+    th, tw = tiles(h, wd)
+    total = n_img * th * tw
+    u_t = transform_filters(w).transpose(0, 2, 1)              # (16, C, F), a view
+    du = np.zeros((16, f_out, c), dtype=x.dtype)               # sum over blocks of dM_k V_k^T
+    du_part = np.empty_like(du)
+    dx = np.zeros_like(x)                                       # tiles overlap: contributions add
+    pb = block_tiles(c, f_out, x.itemsize, BACKWARD_BLOCK_BYTES, total)
+    v_buf = np.empty(16 * c * pb, dtype=x.dtype)
+    dm_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
+    grain = _grain(pb)
+    for i, (p0, p1) in enumerate(_blocks(total, pb)):
+        q = p1 - p0
+        v = v_buf[:16 * c * q].reshape(16, c, q)
+        dm = dm_buf[:16 * f_out * q].reshape(16, f_out, q)
+        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
+        threads.parallel_for(lambda lo, hi: _k.output_transform_adjoint(dout, lo, hi, p0, p1, th, tw, dm),
+                             f_out, grain)
+        if i == 0:
+            threads.parallel_matmul(dm, v.transpose(0, 2, 1), du)       # (16, F, q) @ (16, q, C)
+        else:
+            threads.parallel_matmul(dm, v.transpose(0, 2, 1), du_part)
+            du += du_part
+        threads.parallel_matmul(u_t, dm, v)                     # dV = U^T dM: (16, C, q), reuses V
+        threads.parallel_for(lambda lo, hi: _k.input_transform_adjoint(v, lo, hi, p0, p1, th, tw, dx), c, grain)
+    dw = np.empty_like(w)
+    threads.parallel_for(lambda lo, hi: _k.filter_transform_adjoint(du, lo, hi, dw), f_out, _grain(c))
+    return dx, dw
