@@ -3,8 +3,10 @@
 The math lives in :mod:`minivgg.ops`; a layer only owns state:
 
 * ``params`` -- ``{"w": ..., "b": ...}`` (empty for parameter-free layers);
-* ``grads``  -- same keys, filled by :meth:`Layer.backward` (fresh arrays each
-  call, so a gradient is never a stale leftover);
+* ``grads``  -- same keys, filled by :meth:`Layer.backward`. Every backward
+  overwrites them completely; a Dense layer writes its weight gradient into the
+  previous step's array (fc6's is 411 MB, and a fresh one costs more in page
+  faults than the product that fills it), so copy a gradient you want to keep;
 * a cache, kept only after ``forward(x, train=True)`` and dropped by
   ``backward`` -- inference keeps nothing, so a forward pass holds no more than
   the activations still in flight.
@@ -157,7 +159,9 @@ class Dense(Layer):
         return out
 
     def backward(self, dout):
-        dx, self.grads["w"], self.grads["b"] = ops.dense_backward(dout, self._take_cache())
+        # reuse last step's weight-gradient buffer: see ops.dense_backward (fc6's is 411 MB)
+        dx, self.grads["w"], self.grads["b"] = ops.dense_backward(dout, self._take_cache(),
+                                                                  dw_out=self.grads.get("w"))
         return dx
 
 

@@ -229,3 +229,14 @@ def test_torchvision_key_mapping_for_vgg16():
     assert keys["fc6.w"] == "classifier.0.weight" and keys["fc8.b"] == "classifier.6.bias"
     with pytest.raises(ValueError, match="1x1"):
         tiny(config="vgg16c").torchvision_keys()
+
+
+def test_dense_gradient_buffer_is_reused_and_fully_overwritten():
+    model = tiny(dropout=0.0)
+    x1, x2, y = RNG.standard_normal((2, 3, 32, 32)), RNG.standard_normal((2, 3, 32, 32)), np.array([0, 1])
+    _, g1 = model.loss(x1, y)
+    first = g1["fc6.w"]
+    expected = tiny(dropout=0.0).loss(x2, y)[1]["fc6.w"].copy()  # a fresh model, same weights
+    _, g2 = model.loss(x2, y)
+    assert g2["fc6.w"] is first  # same buffer, no 411 MB page-faulting at full size
+    assert np.array_equal(g2["fc6.w"], expected)  # nothing left over from step 1

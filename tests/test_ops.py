@@ -295,3 +295,14 @@ def test_softmax_cross_entropy_bad_labels():
         ops.softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         ops.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+def test_dense_backward_writes_into_a_given_buffer():
+    x, w, b = RNG.standard_normal((3, 4)), RNG.standard_normal((4, 2)), RNG.standard_normal(2)
+    _, cache = ops.dense_forward(x, w, b)
+    dout = RNG.standard_normal((3, 2))
+    buf = np.full((4, 2), np.nan)
+    _, dw, _ = ops.dense_backward(dout, cache, dw_out=buf)
+    assert dw is buf and np.allclose(buf, x.T @ dout)
+    with pytest.raises(ValueError, match=r"dw_out must be a float64 array of shape \(4, 2\)"):
+        ops.dense_backward(dout, cache, dw_out=np.zeros((2, 4)))
