@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import analysis
 from ..selfcheck import format_results, run_all
+from ..verify import measure_receptive_field, verify
 from ..vgg import VGG
 from ._common import section, timed
 
@@ -52,14 +53,38 @@ def step_forward(args, state) -> bool:
     return bool(np.all(np.isfinite(logits)))
 
 
+def step_lecture(args, state) -> bool:
+    section("4. The lecture's claims, computed")
+    summary = state["summary"]
+    print(analysis.format_stack_vs_large_kernel(analysis.stack_vs_large_kernel(256, 3)))
+    print()
+    print(analysis.format_memory_vs_params(summary))
+    print()
+    print(analysis.format_compare(analysis.compare(("vgg16", "vgg19"))))
+    print()
+    print(analysis.format_lecture_memory_check())
+    return True
+
+
+def step_verify(args, state) -> bool:
+    section("5. Analytic vs measured on the real VGG-16 (params, shapes, memory, receptive fields)")
+    report = verify(state["model"], rf_layers="pools", seed=args.seed)
+    print(report)
+    stack = VGG([8, 8, 8, "M"], num_classes=2, input_size=32, fc_width=4, seed=args.seed)
+    field = measure_receptive_field(stack, "conv1_3")
+    print(f"\nthree stacked 3x3 convs, measured by backprop: the centre unit of conv1_3 sees "
+          f"{field[0]}x{field[1]} input pixels (analytic: 7x7)")
+    return report.ok and tuple(field) == (7, 7)
+
+
 def step_gradcheck(args, state) -> bool:
-    section("4. Gradient check of every op (float64, centered differences)")
+    section("6. Gradient check of every op (float64, centered differences)")
     results = run_all(args.seed)
     print(format_results(results))
     return all(r.report.passed for r in results)
 
 
-STEPS = [step_build, step_table, step_forward, step_gradcheck]
+STEPS = [step_build, step_table, step_forward, step_lecture, step_verify, step_gradcheck]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
