@@ -39,8 +39,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import threads
-from .configs import ARCHS, LayerSpec, layer_specs
+from .configs import ARCHS, LayerSpec
 from .ops import conv as _conv
+from .fileio import atomic_write
 
 #: Conv shapes larger than this many MACs are not timed with the naive loops.
 NAIVE_MAX_MACS = 2_000_000
@@ -666,14 +667,9 @@ def plot_report(res: dict, path: str) -> str:
         ax.set_title("conv algorithms per layer shape")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    ext = os.path.splitext(path)[1] or ".png"
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp{ext}")
+    fmt = (os.path.splitext(path)[1] or ".png")[1:]
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

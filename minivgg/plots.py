@@ -7,9 +7,9 @@ imported inside :func:`plot_summary`, so ``import minivgg`` never needs it.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from .analysis import MIB, Summary
+from .fileio import atomic_write
 
 #: Layer types drawn: the lecture's lines (conv, pool, fc). A ReLU's output has
 #: its conv's size, and flatten/dropout are views or copies of their input.
@@ -75,14 +75,5 @@ def plot_summary(summary: Summary, path: str | os.PathLike) -> str:
     for ax in (ax_mem, ax_par):
         ax.grid(axis="y", alpha=0.3)
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix="." + fmt, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=120))
     return path

@@ -42,7 +42,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -51,6 +50,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .configs import ARCHS, CONFIGS, layer_specs, min_input_size, resolve_config, scaled
+from .fileio import atomic_write
 from .safe_pickle import UnsafePickleError
 from .torch_format import CheckpointError, read_torch_checkpoint
 
@@ -421,17 +421,7 @@ def save_npz(path: str | os.PathLike, params: Mapping[str, np.ndarray], arch_met
             raise TypeError(f"{path}: parameter {k} has non-numeric dtype {v.dtype}")
     arrays["__arch__"] = np.array(meta_text)  # 0-d unicode, loads without pickle
     arrays["__minivgg_format__"] = np.array(NPZ_FORMAT_VERSION)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
