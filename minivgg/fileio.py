@@ -1,5 +1,8 @@
 """Writing files all-or-nothing: one helper every minivgg writer uses.
 
+:class:`CheckpointError` is the one error every reader of minivgg's files
+raises for a file that is corrupt or does not fit.
+
 A checkpoint, a weights file or a plot is written to a temporary file in the
 same directory, flushed to disk, given the permissions an ordinary file would
 get, and only then renamed over the target. ``os.replace`` is atomic within a
@@ -13,6 +16,10 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+
+class CheckpointError(ValueError):
+    """A file minivgg reads (weights, checkpoint) is truncated, corrupt, of an unknown format, or does not fit."""
 
 
 def _default_mode(path: Path) -> int:

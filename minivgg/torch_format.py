@@ -50,16 +50,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .fileio import CheckpointError
 from .safe_pickle import RestrictedUnpickler, UnsafePickleError
 
 __all__ = ["CheckpointError", "UnsafePickleError", "MAGIC_NUMBER", "PROTOCOL_VERSION", "read_torch_checkpoint"]
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-
-
-class CheckpointError(ValueError):
-    """A weights file is truncated, corrupt, of an unknown format, or does not hold a VGG."""
 
 
 # ---------------------------------------------------------------------------

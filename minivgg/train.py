@@ -49,7 +49,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -64,11 +63,12 @@ from .layers import Dropout
 from .ops import softmax_cross_entropy
 from .optim import SGD, Adam, Optimizer, ReduceLROnPlateau, StepLR
 from .vgg import VGG
+from .fileio import CheckpointError, atomic_write
 
 __all__ = [
     "CHECKPOINT_NAME", "HISTORY_NAME", "HISTORY_KEYS", "CheckpointError", "TrainingDiverged",
     "ModelSpec", "Preprocess", "Dataset", "load_dataset", "TrainConfig", "TrainResult", "Trainer",
-    "train", "atomic_write", "save_checkpoint", "read_checkpoint", "model_from_checkpoint",
+    "train", "save_checkpoint", "read_checkpoint", "model_from_checkpoint",
     "load_history", "format_epoch", "tour_training_run", "format_tour_result",
 ]
 
@@ -78,10 +78,6 @@ FORMAT_VERSION = 1
 #: Keys every ``history.json`` entry has (more may follow: ``lr``, ``images_per_s``).
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 DATASETS = ("shapes", "cifar10", "mnist")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or that belongs to another model/run."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -429,31 +425,6 @@ class TrainResult:
 
 
 # ============================================================ files
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
-    """Write a file all-or-nothing: ``write(fileobj)`` into a temp file beside ``path``, then rename.
-
-    The temporary file lives in the same directory (``os.replace`` is only
-    atomic within a file system) and is fsynced before the rename. On any
-    exception it is removed and ``path`` is left exactly as it was.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a checkpoint is an ordinary output
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def _write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=1) + "\n").encode()))
 

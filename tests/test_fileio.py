@@ -39,3 +39,14 @@ def test_failure_mid_write_leaves_the_old_file_and_no_temp(tmp_path):
         atomic_write(target, half)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_negative_control_a_plain_write_would_corrupt(tmp_path):
+    # the failure injected above really does damage a non-atomic write
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError):
+        with open(target, "wb") as fh:
+            fh.write(b"partial")
+            raise OSError("disk full")
+    assert target.read_bytes() != b"old"

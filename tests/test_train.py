@@ -156,32 +156,7 @@ def test_history_values_match_an_independent_evaluation(tmp_path, data):
     assert res.history[0]["val_loss"] == pytest.approx(loss, rel=1e-5)
 
 
-# ---------------------------------------------------------------- atomic writes
-def test_atomic_write_failure_leaves_the_old_file(tmp_path):
-    target = tmp_path / "file.bin"
-    tr.atomic_write(target, lambda f: f.write(b"old contents"))
-
-    def half_then_fail(f):
-        f.write(b"new con")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        tr.atomic_write(target, half_then_fail)
-    assert target.read_bytes() == b"old contents"
-    assert os.listdir(tmp_path) == ["file.bin"]
-
-
-def test_atomic_write_negative_control_a_plain_write_would_corrupt(tmp_path):
-    # the failure the test above injects really does damage a non-atomic write
-    target = tmp_path / "file.bin"
-    target.write_bytes(b"old contents")
-    with pytest.raises(OSError):
-        with open(target, "wb") as f:
-            f.write(b"new con")
-            raise OSError("disk full")
-    assert target.read_bytes() != b"old contents"
-
-
+# ---------------------------------------------------------------- atomic writes (see also test_fileio.py)
 def test_checkpoint_write_failure_keeps_the_previous_checkpoint(tmp_path, data, monkeypatch):
     res = tr.train(data, tiny_config(epochs=1), spec=tiny_spec(seed=3), out=tmp_path, progress=False)
     before = res.checkpoint.read_bytes()

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench", help="benchmark a VGG on this CPU (per layer, whole model, conv algorithms)",
         description="Time forward and forward+backward per layer and for the whole model, race the conv "
                     "algorithms (naive, im2col, Winograd, PyTorch) on every layer shape, and report GFLOP/s "
-                    "from the analytic MACs as a %% of the BLAS sgemm rate measured in the same run. "
+                    "from the analytic MACs as a % of the BLAS sgemm rate measured in the same run. "
                     "Warm-up runs are discarded; medians and spreads are reported.")
     p.add_argument("--model", default="vgg16", help="architecture: vgg11, vgg13, vgg16c, vgg16, vgg19 (default vgg16)")
     p.add_argument("--batch", type=int, default=1, help="images per inference forward (default 1)")
