@@ -818,7 +818,7 @@ class Trainer:
             if max_seconds is not None and run:
                 per_epoch = (time.perf_counter() - t_call) / run
                 if time.perf_counter() - t_call + per_epoch > max_seconds:
-                    stopped = f"time budget of {max_seconds:g} s reached after {self.epoch} epochs"
+                    stopped = f"time budget of {max_seconds:.1f} s reached after {self.epoch} epochs"
                     break
             t0 = time.perf_counter()
             lr = self.optimizer.lr
