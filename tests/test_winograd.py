@@ -206,3 +206,139 @@ def test_winograd_matches_torch_float64():
     assert _max_diff(out, tout.detach().numpy()) < 1e-10
     for mine, theirs in ((dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
         assert _max_diff(mine, theirs.numpy()) < 1e-10
+
+
+# ---------------------------------------------------------------- the transform kernels, tile by tile
+# The kernels work on runs of tiles along a tile row (vectorised); the reference here is the textbook
+# per-tile matrix form with explicit zero padding, so a wrong run boundary, border or overhang shows.
+B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+
+def _reference_input_transform(x, p0, p1):
+    n_img, c, h, w = x.shape
+    th, tw = wmod.tiles(h, w)
+    xp = np.zeros((n_img, c, 2 * th + 2, 2 * tw + 2))
+    xp[:, :, 1:h + 1, 1:w + 1] = x
+    v = np.empty((16, c, p1 - p0))
+    for p in range(p0, p1):
+        n, rem = divmod(p, th * tw)
+        ty, tx = divmod(rem, tw)
+        d = xp[n, :, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4]           # (C, 4, 4)
+        v[:, :, p - p0] = (B_T @ d @ B_T.T).reshape(c, 16).T
+    return v
+
+
+def _reference_output_transform(m, b, p0, p1, out_shape):
+    n_img, f, h, w = out_shape
+    th, tw = wmod.tiles(h, w)
+    out = np.full((n_img, f, 2 * th, 2 * tw), np.nan)
+    for p in range(p0, p1):
+        n, rem = divmod(p, th * tw)
+        ty, tx = divmod(rem, tw)
+        y = A_T @ m[:, :, p - p0].T.reshape(f, 4, 4) @ A_T.T + b[:, None, None]   # (F, 2, 2)
+        out[n, :, 2 * ty:2 * ty + 2, 2 * tx:2 * tx + 2] = y
+    return out[:, :, :h, :w]
+
+
+# (N, C, H, W) x tile ranges that start and end mid-row, span images, or cover everything
+TRANSFORM_CASES = [((2, 3, 7, 9), None), ((2, 3, 7, 9), (3, 29)), ((1, 2, 1, 1), None), ((3, 1, 5, 2), (2, 7)),
+                   ((1, 2, 8, 8), (5, 6)), ((2, 2, 2, 1), (1, 2))]
+
+
+@pytest.mark.parametrize("shape,span", TRANSFORM_CASES)
+def test_vectorised_transforms_match_the_per_tile_matrix_form(shape, span):
+    x = RNG.standard_normal(shape)
+    th, tw = wmod.tiles(*shape[2:])
+    p0, p1 = span or (0, shape[0] * th * tw)
+    v = np.full((16, shape[1], p1 - p0), np.nan)
+    wk.input_transform(x, 0, shape[1], p0, p1, th, tw, v)
+    assert _max_diff(v, _reference_input_transform(x, p0, p1)) < 1e-12
+    f = 3
+    m, b = RNG.standard_normal((16, f, p1 - p0)), RNG.standard_normal(f)
+    out = np.full((shape[0], f) + shape[2:], np.nan)
+    wk.output_transform(m, b, 0, f, p0, p1, th, tw, out)
+    ref = _reference_output_transform(m, b, p0, p1, out.shape)
+    assert np.array_equal(np.isnan(out), np.isnan(ref))               # exactly the tiles asked for are written
+    assert np.nanmax(np.abs(out - ref)) < 1e-12
+
+
+def test_transform_reference_catches_a_wrong_border():
+    # negative control: the same kernel fed a tile range shifted by one must disagree with the reference
+    x = RNG.standard_normal((1, 2, 6, 7))
+    th, tw = wmod.tiles(6, 7)
+    v = np.empty((16, 2, 10))
+    wk.input_transform(x, 0, 2, 1, 11, th, tw, v)
+    assert _max_diff(v, _reference_input_transform(x, 0, 10)) > 1e-3
+    x_shift = np.zeros_like(x)
+    x_shift[:, :, :, 1:] = x[:, :, :, :-1]                            # padding on the wrong side
+    wk.input_transform(x_shift, 0, 2, 0, 10, th, tw, v)
+    assert _max_diff(v, _reference_input_transform(x, 0, 10)) > 1e-3
+
+
+def test_float32_transforms_error_against_float64():
+    # the transforms only add and subtract: fp32 error is a few roundings of the tile's values
+    x = RNG.standard_normal((1, 4, 11, 10)).astype(np.float32)
+    th, tw = wmod.tiles(11, 10)
+    total = th * tw
+    v = np.empty((16, 4, total), dtype=np.float32)
+    wk.input_transform(x, 0, 4, 0, total, th, tw, v)
+    ref = _reference_input_transform(x.astype(np.float64), 0, total)
+    rms = np.sqrt(np.mean(ref ** 2))
+    assert v.dtype == np.float32
+    assert _max_diff(v, ref) / rms < 1e-6
+    m = RNG.standard_normal((16, 3, total)).astype(np.float32)
+    b = RNG.standard_normal(3).astype(np.float32)
+    out = np.empty((1, 3, 11, 10), dtype=np.float32)
+    wk.output_transform(m, b, 0, 3, 0, total, th, tw, out)
+    ref_out = _reference_output_transform(m.astype(np.float64), b.astype(np.float64), 0, total, out.shape)
+    assert _max_diff(out, ref_out) / np.sqrt(np.mean(ref_out ** 2)) < 1e-6
+    # negative control: a float16 round trip of the same result fails that bound
+    assert _max_diff(v.astype(np.float16).astype(np.float64), ref) / rms > 1e-6
+
+
+# ---------------------------------------------------------------- 2x2/stride-2 max-pool fast path
+
+@pytest.mark.parametrize("shape", [(1, 64, 224, 224), (2, 3, 7, 9), (1, 1, 2, 2), (3, 2, 5, 4)])
+def test_maxpool_2x2_fast_path_matches_the_naive_loops(shape):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x[0, 0, :2, :2] = 3.0                                              # a four-way tie: first (top-left) wins
+    if shape[3] >= 4:
+        x[0, -1, 0, 2:4] = np.nan                                      # NaN handling as the generic loop
+    out, cache = ops.maxpool_forward(x, 2, 2)
+    out_n, cache_n = ops.maxpool_forward(x, 2, 2, algo="naive")
+    assert out.dtype == np.float32 and out.shape == out_n.shape
+    finite = ~np.isnan(out_n)
+    assert np.array_equal(out[finite], out_n[finite])
+    assert np.array_equal(cache.argmax[finite], cache_n.argmax[finite])
+    assert cache.argmax[0, 0, 0, 0] == 0
+    # negative control: the same check sees a permuted window order
+    x_perm = x.copy()
+    x_perm[0, 0, 0, 0] = 2.0
+    out_p, cache_p = ops.maxpool_forward(x_perm, 2, 2)
+    assert cache_p.argmax[0, 0, 0, 0] != cache_n.argmax[0, 0, 0, 0]
+
+
+# ---------------------------------------------------------------- ReLU kernel
+
+@pytest.mark.parametrize("dtype,bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+def test_relu_kernel_is_bit_identical_to_np_maximum(dtype, bits):
+    x = RNG.standard_normal((2, 3, 5, 4)).astype(dtype)
+    x.flat[:6] = [np.nan, -0.0, 0.0, np.inf, -np.inf, -1e-300 if dtype == np.float64 else -1e-45]
+    out, cache = ops.relu_forward(x)
+    ref = np.maximum(x, 0)
+    assert out.dtype == dtype and cache.out is out and out is not x   # the cache keeps the OUTPUT array
+    assert np.array_equal(out.view(bits), ref.view(bits))             # -0.0 -> +0.0, NaN kept
+    strided = x[:, :, ::2]                                            # non-contiguous input: the NumPy path
+    assert np.array_equal(ops.relu_forward(strided)[0], np.maximum(strided, 0), equal_nan=True)
+    # negative control: the bitwise check tells -0.0 from +0.0
+    assert not np.array_equal(np.where(x == 0, -0.0, ref).view(bits), ref.view(bits))
+
+
+def test_relu_gradient_float64_and_a_wrong_backward_is_caught():
+    x = RNG.standard_normal((2, 3, 4, 5))
+    x[np.abs(x) < 1e-2] = 0.5                                          # keep away from the kink
+    report = check_op(ops.relu_forward, ops.relu_backward, {"x": x}, name="relu")
+    assert report.passed, str(report)
+    bad = check_op(ops.relu_forward, lambda dout, cache: dout * (cache.out >= 0), {"x": x}, name="relu")
+    assert not bad.passed

