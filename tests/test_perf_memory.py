@@ -245,3 +245,22 @@ def test_bench_run_validates_before_doing_any_work():
         with pytest.raises(ValueError):
             bench.run(**kwargs)
     assert _settings() == before
+
+
+def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
+    from minivgg import bench
+
+    clock = [0.0]
+    calls = []
+
+    def make(name, cost):
+        def fn():
+            calls.append(name)
+            clock[0] += cost
+        return fn
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    ta, tb, ratio = bench.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
+    assert ta.runs == [2.0] * 4 and tb.runs == [1.0] * 4
+    assert ratio == 2.0

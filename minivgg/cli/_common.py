@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -20,15 +21,40 @@ def arch_name(value: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown architecture {value!r}; choose from {', '.join(ARCHS)} or A-E")
 
 
+def _number(value: str, cast, what: str, ok) -> int | float:
+    """Parse ``value`` with ``cast`` and check ``ok(number)``; argparse reports ``what`` was expected."""
+    try:
+        number = cast(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+    if not ok(number):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {number}")
+    return number
+
+
 def positive_int(value: str) -> int:
     """argparse type for an int >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
-    return number
+    return _number(value, int, "a positive integer", lambda n: n >= 1)
+
+
+def non_negative_int(value: str) -> int:
+    """argparse type for an int >= 0 (seeds)."""
+    return _number(value, int, "an integer >= 0", lambda n: n >= 0)
+
+
+def positive_float(value: str) -> float:
+    """argparse type for a finite float > 0 (learning rates, widths)."""
+    return _number(value, float, "a number > 0", lambda n: 0 < n < math.inf)
+
+
+def non_negative_float(value: str) -> float:
+    """argparse type for a finite float >= 0 (weight decay)."""
+    return _number(value, float, "a number >= 0", lambda n: 0 <= n < math.inf)
+
+
+def probability(value: str) -> float:
+    """argparse type for a drop probability in [0, 1)."""
+    return _number(value, float, "a probability in [0, 1)", lambda n: 0 <= n < 1)
 
 
 def section(title: str) -> None:

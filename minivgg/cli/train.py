@@ -16,49 +16,10 @@ from typing import Any, Mapping
 
 from .. import train as tr
 from . import UsageError
-from ._common import arch_name, positive_int
+from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 
 DEFAULT_SPEC = tr.ModelSpec()
 DEFAULT_CONFIG = tr.TrainConfig()
-
-
-# ------------------------------------------------------------------ argument types
-def positive_float(value: str) -> float:
-    """argparse type for a finite float > 0 (learning rates, widths)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not (number > 0 and number != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return number
-
-
-def non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
-    if not (0 <= number < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return number
-
-
-def probability(value: str) -> float:
-    number = non_negative_float(value)
-    if number >= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {value}")
-    return number
-
-
-def non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {number}")
-    return number
 
 
 # ------------------------------------------------------------------ shared data options
