@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import threads
 from ..kernels import pooling as _k
-from ._validate import check_float_array, check_positive_int, check_same_dtype
+from ._validate import check_float_array, check_positive_int
 
 
 class MaxPoolCache(NamedTuple):
