@@ -101,6 +101,14 @@ def _scalar(d: Mapping[str, Any], key: str, kind: type, owner: str) -> Any:
     return float(value)
 
 
+def _check_settings_match(d: Mapping[str, Any], mine: Mapping[str, float], cls: str, owner: str) -> None:
+    """Raise ValueError if a saved setting (momentum, betas, gamma...) differs from ``owner``'s own."""
+    for key, value in mine.items():
+        theirs = _scalar(d, key, float, cls)
+        if theirs != value:
+            raise ValueError(f"{cls}: saved {key}={theirs!r} but {owner} has {key}={value!r}")
+
+
 def _key_mismatch(owner: str, what: str, expected: set[str], given: set[str]) -> str:
     missing = sorted(expected - given)
     extra = sorted(given - expected)
@@ -269,10 +277,7 @@ class Optimizer:
         expected = {"lr", "step", *hyper, *(f"{b}.{k}" for b in self._buffers for k in self._names)}
         if set(d) != expected:
             raise ValueError(_key_mismatch(cls, "state keys (another optimiser or model?)", expected, set(d)))
-        for h, mine in hyper.items():
-            theirs = _scalar(d, h, float, cls)
-            if theirs != mine:
-                raise ValueError(f"{cls}: saved {h}={theirs!r} but this optimiser has {h}={mine!r}")
+        _check_settings_match(d, hyper, cls, "this optimiser")
         lr = _check_positive(_scalar(d, "lr", float, cls), cls, "saved lr")
         step = _scalar(d, "step", int, cls)
         if step < 0:
@@ -455,10 +460,7 @@ class _Schedule:
         expected = {"last_epoch", *self._counters, *fixed}
         if set(d) != expected:
             raise ValueError(_key_mismatch(cls, "state keys", expected, set(d)))
-        for k, mine in fixed.items():
-            theirs = _scalar(d, k, float, cls)
-            if theirs != mine:
-                raise ValueError(f"{cls}: saved {k}={theirs!r} but this schedule has {k}={mine!r}")
+        _check_settings_match(d, fixed, cls, "this schedule")
         values = {"last_epoch": _scalar(d, "last_epoch", int, cls)}
         for k in self._counters:
             values[k] = _scalar(d, k, type(getattr(self, k)), cls)

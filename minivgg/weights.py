@@ -200,17 +200,29 @@ def _expected_shapes(arch: Mapping, source: str) -> dict[str, tuple]:
     return shapes
 
 
+def _fit_problems(expected: Mapping[str, tuple], params: Mapping[str, np.ndarray], *, wrong: str,
+                  missing: str, extra: str) -> str | None:
+    """Compare ``params`` with ``expected`` shapes; ``None`` if they fit, else one line listing the problems.
+
+    ``wrong`` is a format with ``{want}`` and ``{got}``; ``missing``/``extra``
+    describe a name on one side only. At most ten problems are spelled out.
+    """
+    problems = [f"{k}: " + wrong.format(want=tuple(expected[k]), got=tuple(params[k].shape))
+                for k in expected if k in params and tuple(params[k].shape) != tuple(expected[k])]
+    problems += [f"{k}: {missing}" for k in expected if k not in params]
+    problems += [f"{k}: {extra}" for k in params if k not in expected]
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+    return "; ".join(problems[:10]) + more
+
+
 def _check_shapes(params: Mapping[str, np.ndarray], arch: Mapping, source: str) -> None:
     """Every name and shape of ``params`` against ``arch``; one error listing all problems."""
-    expected = _expected_shapes(arch, source)
-    problems = [f"{k}: expected {expected[k]}, file has {tuple(params[k].shape)}"
-                for k in expected if k in params and tuple(params[k].shape) != expected[k]]
-    problems += [f"{k}: missing" for k in expected if k not in params]
-    problems += [f"{k}: not a parameter of this architecture" for k in params if k not in expected]
+    problems = _fit_problems(_expected_shapes(arch, source), params, wrong="expected {want}, file has {got}",
+                             missing="missing", extra="not a parameter of this architecture")
     if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise CheckpointError(f"{source}: weights do not fit {describe_arch(arch)}: "
-                              + "; ".join(problems[:10]) + more)
+        raise CheckpointError(f"{source}: weights do not fit {describe_arch(arch)}: {problems}")
 
 
 def _apply_arch(inferred: dict, arch: str | list | Mapping | None) -> dict:
@@ -507,15 +519,10 @@ def load_into(model: Any, path: str | os.PathLike) -> dict:
     model's dtype. Returns the file's architecture dict.
     """
     params, meta = read_weights(path)
-    own = model.params
-    problems = [f"{k}: model {own[k].shape}, file {tuple(params[k].shape)}"
-                for k in own if k in params and own[k].shape != tuple(params[k].shape)]
-    problems += [f"{k}: missing from the file" for k in own if k not in params]
-    problems += [f"{k}: not in the model" for k in params if k not in own]
+    problems = _fit_problems({k: v.shape for k, v in model.params.items()}, params,
+                             wrong="model {want}, file {got}", missing="missing from the file", extra="not in the model")
     if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise ValueError(f"{path}: weights for {describe_arch(meta)} do not fit {model!r}: "
-                         + "; ".join(problems[:10]) + more)
+        raise ValueError(f"{path}: weights for {describe_arch(meta)} do not fit {model!r}: {problems}")
     model.load_params(params)  # validates again (finite values), then assigns
     return meta
 
