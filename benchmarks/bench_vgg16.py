@@ -9,7 +9,7 @@ Prints the tables of ``minivgg bench`` for each thread count plus the start-up
 cost (import and first forward, measured in fresh processes), and the verdict
 on each target as a ratio. ``--results`` also writes the text to a Markdown
 file (atomically). Nothing here changes the process's thread settings for good:
-:func:`minivgg.bench.run` restores them.
+:func:`minivgg.bench.runners.run` restores them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from minivgg import bench, threads  # noqa: E402
+from minivgg.bench import runners as bench
+from minivgg.kernels import _parallel as threads# noqa: E402
 
 
 def verdict(res: dict) -> list[str]:

@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 
-from minivgg import train as tr
-from minivgg.dense_eval import to_dense
-from minivgg.evaluate import accuracy
+from minivgg.training import trainer as tr
+from minivgg.training.dense_eval import to_dense
+from minivgg.training.evaluate import accuracy
 
 
 def main(path: str) -> None:

@@ -6,7 +6,7 @@ Prints softmax-on-FC7 accuracy on the held-out classes against softmax on raw
 pixels and on the FC7 features of the same network before training.
 """
 
-from minivgg.transfer import format_transfer_result, transfer_experiment
+from minivgg.training.transfer import format_transfer_result, transfer_experiment
 
 if __name__ == "__main__":
     result = transfer_experiment(seed=0, log=print)

@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from minivgg import evaluate as ev
-from minivgg import train as tr
-from minivgg.transfer import fit_softmax
+from minivgg.training import evaluate as ev
+from minivgg.training import trainer as tr
+from minivgg.training.transfer import fit_softmax
 
 
 def main(out: Path) -> None:

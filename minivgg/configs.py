@@ -17,7 +17,7 @@ flatten -> fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8.
 
 :func:`layer_specs` is the single place that names layers (``conv1_1`` ...
 ``pool5``, ``fc6`` ... ``fc8``) and computes every shape; both the model builder
-(:mod:`minivgg.vgg`) and the analytic model (:mod:`minivgg.analysis`) read it,
+(:mod:`minivgg.vgg`) and the analytic model (:mod:`minivgg.analysis.counts`) read it,
 so they cannot disagree about what a "VGG-16" is.
 """
 

@@ -133,7 +133,7 @@ class VGG:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{where}: input must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype != self.dtype:
-            hint = " (convert images with minivgg.data or x.astype(...))" if x.dtype.kind in "uib" else ""
+            hint = " (convert images with minivgg.training.data or x.astype(...))" if x.dtype.kind in "uib" else ""
             raise TypeError(f"{where}: input dtype must be {self.dtype}, got {x.dtype}{hint}")
         expected = (self.in_channels, self.input_size, self.input_size)
         if x.ndim != 4 or x.shape[1:] != expected or x.shape[0] < 1:

@@ -2,7 +2,7 @@
 
 Every expected number here is either published (torchvision's parameter
 counts, the paper, the cs231n notes) or derived by hand in the test from the
-layer shapes -- never computed by minivgg.analysis itself.
+layer shapes -- never computed by minivgg.analysis.counts itself.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minivgg import analysis
-from minivgg.analysis import MB, MIB, summarize
+from minivgg.analysis import counts as analysis
+from minivgg.analysis.counts import MB, MIB, summarize
 
 # --------------------------------------------------------------------------- published figures
 
@@ -300,7 +300,7 @@ def test_dtypes_accepted():
 
 def test_plot_summary_writes_an_image(tmp_path):
     pytest.importorskip("matplotlib")
-    from minivgg.plots import plot_summary
+    from minivgg.analysis.plots import plot_summary
 
     out = tmp_path / "vgg16.png"
     assert plot_summary(summarize("vgg16"), out) == str(out)
@@ -311,7 +311,7 @@ def test_plot_summary_writes_an_image(tmp_path):
 
 
 def test_plot_without_matplotlib_names_the_extra(monkeypatch):
-    from minivgg import plots
+    from minivgg.analysis import plots
 
     for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, mod)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from minivgg import train as tr
+from minivgg.training import trainer as tr
 from minivgg.cli import main
 
 # a small run: ~25k parameters, 64 images, well under a second per epoch

@@ -10,7 +10,7 @@ import pytest
 
 from minivgg import VGG
 from minivgg.cli import main
-from minivgg.weights import load_npz, save_npz
+from minivgg.io.weights import load_npz, save_npz
 
 
 def tiny_model(num_classes=1000) -> VGG:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minivgg.data import (
+from minivgg.training.data import (
     SHAPE_CLASSES,
     channel_mean,
     class_names,
@@ -26,7 +26,7 @@ from minivgg.data import (
     subtract_mean,
     to_float,
 )
-from minivgg.safe_pickle import UnsafePickleError
+from minivgg.io.safe_pickle import UnsafePickleError
 
 
 # ====================================================================== shapes
@@ -109,7 +109,7 @@ def test_make_shapes_deterministic_and_prefix_stable(monkeypatch):
     big = make_shapes(2100, seed=7)
     assert np.array_equal(big[0][:120], a[0]) and np.array_equal(big[1][:120], a[1])
     # Rendering in other chunk sizes gives the same bits.
-    import minivgg.data as data_mod
+    import minivgg.training.data as data_mod
 
     monkeypatch.setattr(data_mod, "_RENDER_CHUNK", 7)
     rechunked = make_shapes(120, seed=7)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg import dense_eval
-from minivgg.dense_eval import DenseVGG, dense_to_conv_weight, to_dense
+from minivgg.training import dense_eval
+from minivgg.training.dense_eval import DenseVGG, dense_to_conv_weight, to_dense
 from minivgg.vgg import VGG
 
 

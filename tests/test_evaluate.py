@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg import evaluate as ev
+from minivgg.training import evaluate as ev
 from minivgg.vgg import VGG
 
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from minivgg.fileio import atomic_write
+from minivgg.io.files import atomic_write
 
 
 def test_writes_the_file_with_the_mode_open_would_give(tmp_path):

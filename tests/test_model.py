@@ -12,7 +12,7 @@ from minivgg.configs import layer_specs
 from minivgg.gradcheck import check_params, numerical_gradient, rel_error
 from minivgg.layers import Conv2d, ReLU
 from minivgg.ops import softmax_cross_entropy
-from minivgg.selfcheck import kink_free_input
+from minivgg.analysis.selfcheck import kink_free_input
 
 RNG = np.random.default_rng(7)
 

@@ -1,7 +1,7 @@
 """Optimisers and schedules against numbers worked out by hand from the formulas.
 
 Expected values are written as literals (with the arithmetic in a comment);
-none is computed by minivgg.optim.
+none is computed by minivgg.training.optim.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg.optim import CHUNK, SGD, Adam, ReduceLROnPlateau, StepLR
+from minivgg.training.optim import CHUNK, SGD, Adam, ReduceLROnPlateau, StepLR
 
 GRADS_1D = [1.0, 2.0, -1.0]  # the gradient sequence used for the scalar walk-throughs
 

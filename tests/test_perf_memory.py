@@ -10,10 +10,12 @@ import numba
 import numpy as np
 import pytest
 
-from minivgg import VGG, bench, ops, threads
+from minivgg import VGG, ops
+from minivgg.bench import runners as bench
+from minivgg.kernels import _parallel as threads
 from minivgg.cli import main as cli_main
 from minivgg.ops import conv as conv_mod
-from minivgg.ops import winograd as wmod
+from minivgg.ops.conv import winograd as wmod
 
 RNG = np.random.default_rng(7)
 SLACK = 256 * 1024  # small temporaries (bias views, Python objects, per-thread 4x4 scratch)
@@ -248,7 +250,7 @@ def test_bench_run_validates_before_doing_any_work():
 
 
 def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
-    from minivgg import bench
+    from minivgg.bench import runners as bench
 
     clock = [0.0]
     calls = []

@@ -1,4 +1,4 @@
-"""minivgg.preprocess: torchvision and Caffe/Keras conventions, class names, top-k prediction.
+"""minivgg.io.images: torchvision and Caffe/Keras conventions, class names, top-k prediction.
 
 Expected values are written out from the conventions' definitions (constants
 typed here, not imported from the module under test).
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from minivgg import preprocess as P
+from minivgg.io import images as P
 from minivgg.vgg import VGG
 
 Image = pytest.importorskip("PIL.Image")

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from minivgg import train as tr
+from minivgg.training import trainer as tr
 
 
 # A VGG-11 at 1/16 width (4..32 channels) with 16-wide fc6/fc7: ~25k parameters,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg import ops, threads
+from minivgg import ops
+from minivgg.kernels import _parallel as threads
 from minivgg.gradcheck import check_op
 from minivgg.kernels import winograd as wk
 from minivgg.ops import conv as conv_mod
-from minivgg.ops import winograd as wmod
+from minivgg.ops.conv import winograd as wmod
 
 RNG = np.random.default_rng(2015)
 LINEAR_H = 1e-3  # conv is linear in x and w: no truncation error, a larger step shrinks round-off

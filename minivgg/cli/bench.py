@@ -1,7 +1,7 @@
 """``minivgg bench``: time minivgg on this CPU, as ratios to its sgemm rate and to PyTorch.
 
 Argument parsing and printing only; the runners and formatters are in
-:mod:`minivgg.bench`.
+:mod:`minivgg.bench.runners`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _thread_counts(text: str, cores: int) -> list[int]:
 
 def _check_args(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
     from ..configs import ARCHS, CONFIGS
-    from ..threads import available_cores
+    from ..kernels._parallel import available_cores
 
     name = args.model.strip().lower()
     if len(name) == 1 and name.upper() in CONFIGS:  # a letter: its readable name
@@ -80,7 +80,7 @@ def _check_args(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     arch, counts, parts = _check_args(args)
-    from .. import bench
+    from ..bench import runners as bench
 
     results = []
     for n in counts:

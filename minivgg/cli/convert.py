@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..weights import convert, describe_arch
+    from ..io.weights import convert, describe_arch
 
     try:
         meta = convert(args.input, args.output, args.arch)

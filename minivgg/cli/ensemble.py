@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import evaluate as ev
+from ..training import evaluate as ev
 from . import UsageError
 from ._common import positive_int
 from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit

@@ -6,8 +6,8 @@ import argparse
 
 import numpy as np
 
-from .. import train as tr
-from ..transfer import FEATURE_LAYER, extract_features
+from ..training import trainer as tr
+from ..training.transfer import FEATURE_LAYER, extract_features
 from . import UsageError
 from ._common import positive_int
 from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit

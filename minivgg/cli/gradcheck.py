@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..selfcheck import format_results, run_all
+from ..analysis.selfcheck import format_results, run_all
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..preprocess import predict_topk
-    from ..weights import load_model
+    from ..io.images import predict_topk
+    from ..io.weights import load_model
 
     preprocessing = args.preprocessing or ("caffe" if args.weights.lower().endswith((".h5", ".hdf5")) else "torchvision")
     try:

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import format_receptive_fields, receptive_fields
+    from ..analysis.counts import format_receptive_fields, receptive_fields
 
     try:
         rows = receptive_fields(args.arch, args.input_size)
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.measure:
         import numpy as np
 
-        from ..verify import verify
+        from ..analysis.verify import verify
         from ..vgg import VGG
 
         model = VGG(args.arch, input_size=args.input_size, dtype=np.float32, init="he")

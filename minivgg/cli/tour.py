@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
-from .. import analysis
-from ..selfcheck import format_results, run_all
-from ..train import format_tour_result, tour_training_run
-from ..verify import measure_receptive_field, verify
+from ..analysis import counts as analysis
+from ..analysis.selfcheck import format_results, run_all
+from ..training.trainer import format_tour_result, tour_training_run
+from ..analysis.verify import measure_receptive_field, verify
 from ..vgg import VGG
 from ._common import section, timed
 

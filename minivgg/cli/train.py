@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import train as tr
+from ..training import trainer as tr
 from . import UsageError
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 
@@ -70,7 +70,7 @@ def thread_limit(n: int | None):
     """A context limiting minivgg's kernels and BLAS to ``n`` threads (no-op for None)."""
     if n is None:
         return contextlib.nullcontext()
-    from ..threads import limit_threads
+    from ..kernels._parallel import limit_threads
 
     try:
         return limit_threads(n)

@@ -23,7 +23,7 @@ buffer and, for 3x3 convs, offers Winograd.
 
 These are serial kernels with ``cache=True, nogil=True`` (compiled once,
 reused by later processes) that work on a slice ``[c_lo, c_hi)`` of the input
-channels: :func:`minivgg.threads.parallel_for` runs slices on several cores
+channels: :func:`minivgg.kernels._parallel.parallel_for` runs slices on several cores
 (different channels touch disjoint rows of ``cols`` and disjoint planes of
 ``dx``). No ``fastmath``: they are on the gradient-checked path. The inner
 loops split each output row into its padded edges and a bounds-check-free

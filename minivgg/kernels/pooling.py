@@ -17,7 +17,7 @@ an input can receive several, which add.
 Cost: ``N * C * H_out * W_out * size^2`` comparisons forward, one add per
 output backward. Serial, ``cache=True, nogil=True``, no ``fastmath`` (NaN must
 propagate consistently and these kernels are gradient-checked); the ``*_channels``
-variants work on a slice of channels so :func:`minivgg.threads.parallel_for`
+variants work on a slice of channels so :func:`minivgg.kernels._parallel.parallel_for`
 can spread them over cores.
 """
 

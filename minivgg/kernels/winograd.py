@@ -34,7 +34,7 @@ columns ``2tx .. 2tx+3`` and produces output rows ``2ty, 2ty+1`` and columns
 extra outputs are simply not written.
 
 Each kernel works on a slice ``[lo, hi)`` of one axis (filters or channels) so
-:func:`minivgg.threads.parallel_for` can run slices on several cores; the
+:func:`minivgg.kernels._parallel.parallel_for` can run slices on several cores; the
 kernels are serial, ``cache=True, nogil=True``, and without ``fastmath`` (they
 are gradient-checked). Cost per call, all adds except the filter transform:
 input ~ 32 adds per tile per channel, output ~ 24 adds per tile per filter;

@@ -18,7 +18,7 @@ only a ``uint8`` arg-max per output (1 byte each), not the input.
 
 Two implementations with one signature: ``algo="naive"`` (NumPy loops over the
 window, to read) and ``algo="numba"`` (the default; :mod:`minivgg.kernels.pooling`,
-channels split over :func:`minivgg.threads.get_num_threads` cores).
+channels split over :func:`minivgg.kernels._parallel.get_num_threads` cores).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import threads
+from ..kernels import _parallel as threads
 from ..kernels import pooling as _k
 from ._validate import check_float_array, check_positive_int
 

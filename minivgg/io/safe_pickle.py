@@ -8,7 +8,7 @@ up in an explicit allow-list; anything else raises :class:`UnsafePickleError`
 *before* it can be called (find_class runs when the opcode is read, and the
 call only happens later at ``REDUCE``).
 
-Used by :mod:`minivgg.data` (CIFAR-10 python batches) and :mod:`minivgg.weights`
+Used by :mod:`minivgg.training.data` (CIFAR-10 python batches) and :mod:`minivgg.io.weights`
 (PyTorch checkpoints), each with its own allow-list.
 """
 

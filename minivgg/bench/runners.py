@@ -11,7 +11,7 @@ shared one. Conventions (nanoGPT-style):
   ``N*H_out*W_out*C_out*KH*KW*C_in``, dense ``N*D_in*D_out``, backward twice
   the forward. Winograd does fewer multiplications than that, so its
   "effective" GFLOP/s can exceed the sgemm rate -- that is the point of it;
-* everything runs under :func:`minivgg.threads.limit_threads` (minivgg's kernels,
+* everything runs under :func:`minivgg.kernels._parallel.limit_threads` (minivgg's kernels,
   BLAS and Numba) and ``torch.set_num_threads`` with the same count, and all
   thread settings are restored when a runner returns.
 
@@ -38,10 +38,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import threads
-from .configs import ARCHS, LayerSpec
-from .ops import conv as _conv
-from .fileio import atomic_write
+from ..kernels import _parallel as threads
+from ..configs import ARCHS, LayerSpec
+from ..ops import conv as _conv
+from ..io.files import atomic_write
 
 #: Conv shapes larger than this many MACs are not timed with the naive loops.
 NAIVE_MAX_MACS = 2_000_000
@@ -450,7 +450,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 import minivgg
-from minivgg import threads
+from minivgg.kernels import _parallel as threads
 t1 = time.perf_counter()
 model = minivgg.VGG(sys.argv[1], dtype=np.float32)
 x = np.random.default_rng(0).standard_normal((1, 3, model.input_size, model.input_size)).astype(np.float32)
@@ -511,7 +511,7 @@ def run(arch: str = "vgg16", *, batch: int = 1, train_batch: int = 2, num_thread
     ValueError
         Unknown architecture or part, batch < 1, or a thread count outside 1..cores.
     """
-    from .vgg import VGG
+    from ..vgg import VGG
 
     if arch not in ARCHS:
         raise ValueError(f"unknown model {arch!r}; expected one of {', '.join(ARCHS)}")

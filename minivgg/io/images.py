@@ -18,7 +18,7 @@ Both return float32 NCHW ``(1, 3, S, S)``, the layout of :mod:`minivgg.vgg`.
 Reading image files needs Pillow (``pip install minivgg[image]``); the
 normalisation itself (:func:`normalize`) is plain NumPy.
 
-The 1000 ImageNet class names ship in ``minivgg/resources/imagenet_classes.txt``,
+The 1000 ImageNet class names ship in ``minivgg/io/resources/imagenet_classes.txt``,
 one per line in torchvision's index order (0 "tench" ... 999 "toilet tissue").
 """
 
@@ -148,10 +148,10 @@ def load_image(path: str | os.PathLike, convention: str = "torchvision", size: i
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names in torchvision's index order (0 "tench" ... 999 "toilet tissue")."""
-    text = resources.files("minivgg").joinpath("resources/imagenet_classes.txt").read_text(encoding="utf-8")
+    text = resources.files("minivgg.io").joinpath("resources/imagenet_classes.txt").read_text(encoding="utf-8")
     names = tuple(line for line in text.split("\n") if line)
     if len(names) != 1000:
-        raise RuntimeError(f"minivgg/resources/imagenet_classes.txt has {len(names)} names, expected 1000 "
+        raise RuntimeError(f"minivgg/io/resources/imagenet_classes.txt has {len(names)} names, expected 1000 "
                            "(damaged install?)")
     return names
 

@@ -437,7 +437,7 @@ class _Schedule:
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
-                f"{type(self).__name__}: optimizer must be a minivgg.optim.Optimizer, got {type(optimizer).__name__}"
+                f"{type(self).__name__}: optimizer must be a minivgg.training.optim.Optimizer, got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         self.last_epoch = 0

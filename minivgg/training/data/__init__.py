@@ -31,7 +31,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .safe_pickle import UnsafePickleError, restricted_loads
+from ...io.safe_pickle import UnsafePickleError, restricted_loads
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -384,7 +384,7 @@ def load_cifar10(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
     Python 2 pickle (protocol 2) of a dict with ``b"data"``, a uint8 array
     (N, 3072) whose rows are the R, G and B planes of a 32x32 image, and
     ``b"labels"``, N ints in 0..9. The pickle is read with
-    :func:`minivgg.safe_pickle.restricted_loads`: only the numpy globals an
+    :func:`minivgg.io.safe_pickle.restricted_loads`: only the numpy globals an
     array needs are resolved, so a tampered file cannot run code.
 
     Returns
@@ -404,7 +404,7 @@ def load_cifar10(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
         A batch file is missing (the message names it).
     ValueError
         A batch is corrupt or has the wrong content (names the file).
-    minivgg.safe_pickle.UnsafePickleError
+    minivgg.io.safe_pickle.UnsafePickleError
         A batch asks for any other global (e.g. ``os.system``); nothing is called.
     """
     root = Path(root)

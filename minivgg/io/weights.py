@@ -8,7 +8,7 @@ parameter names (``conv1_1.w`` ... ``fc8.b``, see :mod:`minivgg.vgg`).
 File formats
 ------------
 PyTorch zip and legacy stream
-    Read by :mod:`minivgg.torch_format` (its docstring describes both layouts
+    Read by :mod:`minivgg.io.torch_format` (its docstring describes both layouts
     and the allow-list that makes reading them safe).
 Keras HDF5 (needs the optional ``h5py``, ``pip install minivgg[keras]``)
     One group per layer, named ``block1_conv1 ... block5_conv3, fc1, fc2,
@@ -49,8 +49,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .configs import ARCHS, CONFIGS, layer_specs, min_input_size, resolve_config, scaled
-from .fileio import atomic_write
+from ..configs import ARCHS, CONFIGS, layer_specs, min_input_size, resolve_config, scaled
+from .files import atomic_write
 from .safe_pickle import UnsafePickleError
 from .torch_format import CheckpointError, read_torch_checkpoint
 
@@ -534,7 +534,7 @@ def load_model(path: str | os.PathLike, arch: str | list | Mapping | None = None
     ``kwargs`` go to ``VGG`` (e.g. ``algo``, ``dropout``); the shape-fixing
     fields come from the file (or ``arch``).
     """
-    from .vgg import VGG  # floor 4; imported here so reading files never builds a model
+    from ..vgg import VGG  # floor 4; imported here so reading files never builds a model
 
     params, meta = read_weights(path, arch)
     kwargs.setdefault("init", "none")  # every weight is about to be overwritten: skip sampling 138M normals

@@ -22,9 +22,9 @@ model (two with flips) per image. Probabilities are accumulated in float64
 so the average does not depend on the order of the models.
 
 Every function takes any model with ``forward(x, train=False) -> logits (N, K)``
-(a :class:`~minivgg.vgg.VGG` or the dense network of :mod:`minivgg.dense_eval`)
+(a :class:`~minivgg.vgg.VGG` or the dense network of :mod:`minivgg.training.dense_eval`)
 and an optional ``transform`` applied to each raw batch first (the
-:class:`~minivgg.train.Preprocess` a checkpoint was trained with).
+:class:`~minivgg.training.trainer.Preprocess` a checkpoint was trained with).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .ops import softmax, softmax_cross_entropy
+from ..ops import softmax, softmax_cross_entropy
 
 __all__ = ["predict_proba", "loss_and_accuracy", "accuracy", "ensemble_proba", "EnsembleReport",
            "evaluate_ensemble", "format_ensemble_report"]

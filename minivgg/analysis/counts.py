@@ -5,7 +5,7 @@ cs231n lecture 9 ("CNN architectures") argues with numbers: 138M parameters,
 holds most of the weights while the early convs hold most of the memory. This
 module computes every one of them from :func:`minivgg.configs.layer_specs` --
 no model is built and no activation is allocated (only integers are
-multiplied). :mod:`minivgg.verify` proves the figures on a real model.
+multiplied). :mod:`minivgg.analysis.verify` proves the figures on a real model.
 
 Counting rules (per layer, ``N`` = batch)
 -----------------------------------------
@@ -91,7 +91,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .configs import ARCHS, ConfigItem, LayerSpec, layer_specs, resolve_config
+from ..configs import ARCHS, ConfigItem, LayerSpec, layer_specs, resolve_config
 
 MIB = 2**20  #: bytes in a mebibyte (MiB)
 MB = 10**6  #: bytes in a megabyte (MB)
@@ -296,8 +296,8 @@ def summarize_specs(specs: Sequence[LayerSpec], *, arch: str = "custom", config:
                     algo: str = "auto") -> Summary:
     """:func:`summarize` for an explicit list of :class:`~minivgg.configs.LayerSpec` (e.g. ``model.specs``)."""
     # the conv algorithms' own arithmetic (pure integer functions; imported here,
-    # not at module level, so `import minivgg.analysis` stays free of Numba)
-    from .ops.conv import ALGORITHMS, choose_algorithm, workspace_bytes as conv_workspace
+    # not at module level, so `import minivgg.analysis.counts` stays free of Numba)
+    from ..ops.conv import ALGORITHMS, choose_algorithm, workspace_bytes as conv_workspace
 
     dt = resolve_dtype(dtype)
     batch = _check_batch(batch)

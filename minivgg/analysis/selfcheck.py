@@ -15,10 +15,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import ops
-from .gradcheck import GradCheckReport, check_op, check_params
-from .ops.conv import ALGORITHMS as CONV_ALGORITHMS
-from .vgg import VGG
+from .. import ops
+from ..gradcheck import GradCheckReport, check_op, check_params
+from ..ops.conv import ALGORITHMS as CONV_ALGORITHMS
+from ..vgg import VGG
 
 # conv and dense are linear in each argument: no truncation error, so a larger
 # step only reduces round-off (see tests/test_ops.py)

@@ -15,7 +15,7 @@ What lives here
   shapes data, CIFAR-10 or (Fashion-)MNIST, as raw arrays plus the transform
   (scale to [0, 1], subtract the training mean, zero-pad to the input size).
 * :class:`TrainConfig` and :class:`Trainer` -- epochs of shuffled mini-batches,
-  augmentation, the optimiser and schedule of :mod:`minivgg.optim`, a progress
+  augmentation, the optimiser and schedule of :mod:`minivgg.training.optim`, a progress
   bar, validation after every epoch, a NaN guard, checkpoints.
 * :func:`train` -- the one call the CLI makes; :func:`tour_training_run`.
 
@@ -32,7 +32,7 @@ key                        content
                            the shuffling, augmentation and every dropout
                            layer's generator, as JSON)
 ``param.<name>``           every model parameter (``param.conv1_1.w`` ...)
-``optim.<key>``            :meth:`minivgg.optim.Optimizer.state_dict`
+``optim.<key>``            :meth:`minivgg.training.optim.Optimizer.state_dict`
 ``sched.<key>``            the schedule's ``state_dict``
 =========================  ===============================================
 
@@ -59,11 +59,11 @@ import numpy as np
 
 from . import data as datamod
 from .evaluate import loss_and_accuracy
-from .layers import Dropout
-from .ops import softmax_cross_entropy
+from ..layers import Dropout
+from ..ops import softmax_cross_entropy
 from .optim import SGD, Adam, Optimizer, ReduceLROnPlateau, StepLR
-from .vgg import VGG
-from .fileio import CheckpointError, atomic_write
+from ..vgg import VGG
+from ..io.files import CheckpointError, atomic_write
 
 __all__ = [
     "CHECKPOINT_NAME", "HISTORY_NAME", "HISTORY_KEYS", "CheckpointError", "TrainingDiverged",
@@ -257,7 +257,7 @@ def load_dataset(name: str = "shapes", data_dir: str | os.PathLike | None = None
     Parameters
     ----------
     name : {"shapes", "cifar10", "mnist"}
-        ``shapes``: the embedded generated dataset (:func:`minivgg.data.load_shapes`;
+        ``shapes``: the embedded generated dataset (:func:`minivgg.training.data.load_shapes`;
         train from seed ``(data_seed, 0)``, val ``(data_seed, 1)``, test
         ``(data_seed, 2)``). ``cifar10``: the cs231n python batches in
         ``data_dir``. ``mnist``: MNIST or Fashion-MNIST idx files in ``data_dir``.
@@ -271,7 +271,7 @@ def load_dataset(name: str = "shapes", data_dir: str | os.PathLike | None = None
         Seed of the generated data (shapes only); independent of the training seed
         so that ensemble members trained with different seeds see the same data.
     classes : sequence of str, optional
-        shapes only: a subset of :data:`minivgg.data.SHAPE_CLASSES` (labels index it).
+        shapes only: a subset of :data:`minivgg.training.data.SHAPE_CLASSES` (labels index it).
     dtype : str
         dtype of the model input.
 

@@ -1,8 +1,8 @@
 """PyTorch checkpoints read with NumPy alone: the zip format and the 2017 legacy stream.
 
-The container half of :mod:`minivgg.weights`: bytes in, ``{key: ndarray}`` out,
+The container half of :mod:`minivgg.io.weights`: bytes in, ``{key: ndarray}`` out,
 with every pickle global checked against an allow-list. What those keys mean
-for a VGG (torchvision's ``features.N.weight`` ...) is :mod:`minivgg.weights`' job.
+for a VGG (torchvision's ``features.N.weight`` ...) is :mod:`minivgg.io.weights`' job.
 
 File formats
 ------------
@@ -30,7 +30,7 @@ is looked up in :func:`_TorchReader.allowed`, which maps the handful torch
 writes (``collections.OrderedDict``, the tensor/parameter rebuild functions,
 the storage types) to stand-ins defined in this module that only build NumPy arrays;
 anything else (``os.system``, ``builtins.eval``...) raises
-:class:`~minivgg.safe_pickle.UnsafePickleError` naming the global when the
+:class:`~minivgg.io.safe_pickle.UnsafePickleError` naming the global when the
 opcode is read, before any call. Offsets, sizes and strides from the file are
 checked against the storage before :func:`numpy.lib.stride_tricks.as_strided`
 touches memory.
@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .fileio import CheckpointError
+from .files import CheckpointError
 from .safe_pickle import RestrictedUnpickler, UnsafePickleError
 
 __all__ = ["CheckpointError", "UnsafePickleError", "MAGIC_NUMBER", "PROTOCOL_VERSION", "read_torch_checkpoint"]

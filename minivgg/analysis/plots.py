@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from .analysis import MIB, Summary
-from .fileio import atomic_write
+from .counts import MIB, Summary
+from ..io.files import atomic_write
 
 #: Layer types drawn: the lecture's lines (conv, pool, fc). A ReLU's output has
 #: its conv's size, and flatten/dropout are views or copies of their input.
@@ -21,8 +21,8 @@ def plot_summary(summary: Summary, path: str | os.PathLike) -> str:
 
     Parameters
     ----------
-    summary : minivgg.analysis.Summary
-        From :func:`minivgg.analysis.summarize`.
+    summary : minivgg.analysis.counts.Summary
+        From :func:`minivgg.analysis.counts.summarize`.
     path : str or path-like
         Output file; the format comes from its suffix (``.png``, ``.pdf``,
         ``.svg``, ...). Written atomically (temporary file in the same
@@ -44,7 +44,7 @@ def plot_summary(summary: Summary, path: str | os.PathLike) -> str:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("minivgg.plots needs matplotlib: install the 'plot' extra "
+        raise ImportError("minivgg.analysis.plots needs matplotlib: install the 'plot' extra "
                           "(pip install 'minivgg[plot]')") from exc
 
     path = os.fspath(path)

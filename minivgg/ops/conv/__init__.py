@@ -35,9 +35,9 @@ Three algorithms with the same signature (``algo=``):
   ``col2im(w.T @ dout[n])``. Columns are built for at most
   :data:`WORKSPACE_BYTES` worth of images at a time, so training at batch N
   does not allocate ``N*C*9*H*W`` values at once. The im2col/col2im loops
-  run on all :func:`minivgg.threads.get_num_threads` cores (channel slices).
+  run on all :func:`minivgg.kernels._parallel.get_num_threads` cores (channel slices).
 * ``"winograd"`` -- F(2x2, 3x3) for 3x3/stride 1/pad 1 only (Lavin & Gray
-  2015; :mod:`minivgg.ops.winograd`): 2.25x fewer multiplications, forward
+  2015; :mod:`minivgg.ops.conv.winograd`): 2.25x fewer multiplications, forward
   and both gradients.
 
 ``algo="auto"`` (the default) takes Winograd where it is faster and im2col
@@ -50,10 +50,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .. import threads
-from ..kernels.im2col import col2im_channels, im2col_channels
+from ...kernels import _parallel as threads
+from ...kernels.im2col import col2im_channels, im2col_channels
 from . import winograd as _winograd
-from ._validate import check_float_array, check_positive_int, check_same_dtype
+from .._validate import check_float_array, check_positive_int, check_same_dtype
 
 #: Upper bound on the im2col column buffer, in bytes. One image's columns are
 #: always allowed even if larger (VGG-16 conv1_2 at 224x224: 576 x 50176 floats
@@ -268,7 +268,7 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
     * im2col: ``chunk * C*KH*KW * H_out*W_out`` values of columns (0 for a
       1x1/s1/p0 conv), ``chunk = min(N, max(1, WORKSPACE_BYTES // one image))``;
     * winograd: ``U`` (16*F*C values) plus the blocks of ``V`` and ``M`` in
-      flight (:func:`minivgg.ops.winograd.forward_workspace_bytes`);
+      flight (:func:`minivgg.ops.conv.winograd.forward_workspace_bytes`);
     * naive: the padded input copy.
     """
     algo = choose_algorithm(x_shape, w_shape, stride, pad, algo)

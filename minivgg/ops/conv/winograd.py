@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import threads
-from ..kernels import winograd as _k
+from ...kernels import _parallel as threads
+from ...kernels import winograd as _k
 
 #: Each kernel slice should carry at least this many (channel x tile) units of
 #: work before it is worth handing to another thread.
@@ -96,7 +96,7 @@ def block_tiles(c: int, f: int, itemsize: int, budget: int, total: int) -> int:
     Never more than :data:`minivgg.ops.conv.WORKSPACE_BYTES` either, the
     workspace bound every conv algorithm honours.
     """
-    from .conv import WORKSPACE_BYTES  # one workspace budget for every conv algorithm
+    from . import WORKSPACE_BYTES  # one workspace budget for every conv algorithm
 
     per_tile = workspace_bytes_per_tile(c, f, itemsize)
     return max(1, min(total, max(32, min(budget, WORKSPACE_BYTES) // per_tile)))
@@ -108,7 +108,7 @@ def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthre
     Mirrors the forward's choice: ``nthreads`` pipelines with one
     :data:`PIPELINE_BLOCK_BYTES` block each when there are enough tiles, else
     one :data:`FORWARD_BLOCK_BYTES` block. ``nthreads`` defaults to
-    :func:`minivgg.threads.get_num_threads`.
+    :func:`minivgg.kernels._parallel.get_num_threads`.
     """
     n, c, h, w = x_shape
     f = w_shape[0]

@@ -1,4 +1,4 @@
-"""Prove the analytic figures of :mod:`minivgg.analysis` on a real :class:`~minivgg.vgg.VGG`.
+"""Prove the analytic figures of :mod:`minivgg.analysis.counts` on a real :class:`~minivgg.vgg.VGG`.
 
 Four checks, each against the built model, never against the formulas twice:
 
@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import MIB, Summary, field_bounds, summarize_specs
-from .layers import Dropout, Sequential
+from .counts import MIB, Summary, field_bounds, summarize_specs
+from ..layers import Dropout, Sequential
 
 MEMORY_RTOL = 0.05  #: relative tolerance of the memory checks
 #: Absolute slack per layer of the kept-memory check: tracemalloc also sees the
@@ -278,7 +278,7 @@ def measure_receptive_field(model, layer_name: str, **kwargs) -> tuple[int, int]
     """``(height, width)`` of the input region that moves the centre unit of ``layer_name``.
 
     Measured by backprop through the model's own layers (see the module
-    docstring); clipped to the image, like :func:`minivgg.analysis.field_bounds`.
+    docstring); clipped to the image, like :func:`minivgg.analysis.counts.field_bounds`.
     """
     (r0, r1), (c0, c1) = measure_receptive_fields(model, [layer_name], **kwargs)[layer_name]
     if r0 < 0:                        # no gradient reached the input at all

@@ -27,9 +27,9 @@ import numpy as np
 
 from .data import SHAPE_CLASSES
 from .evaluate import Transform
-from .ops import softmax, softmax_cross_entropy
+from ..ops import softmax, softmax_cross_entropy
 from .optim import Adam
-from .vgg import FEATURE_LAYER, VGG
+from ..vgg import FEATURE_LAYER, VGG
 
 __all__ = ["FEATURE_LAYER", "extract_features", "SoftmaxClassifier", "fit_softmax", "TransferResult",
            "transfer_experiment", "format_transfer_result"]
@@ -185,7 +185,7 @@ def transfer_experiment(seed: int = 0, *, source: Sequence[str] = SHAPE_CLASSES[
     """Train on ``source`` shape classes, then classify the held-out ``target`` classes with frozen features.
 
     1. A VGG (default: ``minivgg train``'s default architecture) is trained on
-       the source classes only (:func:`minivgg.train.train`).
+       the source classes only (:func:`minivgg.training.trainer.train`).
     2. Target-class images (a different data seed, never seen in training)
        go through the frozen network; ``layer`` activations are the features.
     3. :func:`fit_softmax` on ``n_target_train`` target images; accuracy on
@@ -193,7 +193,7 @@ def transfer_experiment(seed: int = 0, *, source: Sequence[str] = SHAPE_CLASSES[
        and on the features of the untrained network (the same seed's
        initial weights) as baselines.
     """
-    from . import train as tr  # train imports evaluate; import lazily to keep the floors simple
+    from . import trainer as tr  # train imports evaluate; import lazily to keep the floors simple
 
     start = time.perf_counter()
     src = tr.load_dataset("shapes", n_train=n_source_train, n_val=n_source_val, data_seed=seed, classes=source)

@@ -46,8 +46,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import ops
-from .vgg import VGG
+from .. import ops
+from ..vgg import VGG
 
 __all__ = ["dense_to_conv_weight", "DenseVGG", "to_dense"]
 
@@ -181,7 +181,7 @@ class DenseVGG:
         return p
 
     def averaged(self) -> "_Averaged":
-        """An adapter whose ``forward(x)`` returns :meth:`scores`, for :mod:`minivgg.evaluate`."""
+        """An adapter whose ``forward(x)`` returns :meth:`scores`, for :mod:`minivgg.training.evaluate`."""
         return _Averaged(self)
 
 
