@@ -98,6 +98,36 @@ class LayerSpec:
         """Shape of the bias, ``(F,)`` or ``(D_out,)``; ``None`` without parameters."""
         return (self.out_channels,) if self.kind in ("conv", "dense") else None
 
+    @property
+    def num_params(self) -> int:
+        """Weights plus biases of this layer (0 for parameter-free layers)."""
+        if self.weight_shape is None:
+            return 0
+        return _prod(self.weight_shape) + _prod(self.bias_shape)
+
+    @property
+    def macs(self) -> int:
+        """Forward multiply-accumulates for ONE image (multiply by the batch for N images).
+
+        conv: ``H_out * W_out * F * KH * KW * C`` (every output value is a
+        ``C*KH*KW`` dot product); dense: ``D_in * D_out``; every other layer 0
+        (its comparisons and additions are counted separately by the analysis).
+        FLOPs are ``2 * macs``. Backward costs twice the forward (``dx`` and ``dw``).
+        """
+        if self.kind == "conv":
+            _, ho, wo = self.out_shape
+            return ho * wo * self.out_channels * self.kernel * self.kernel * self.in_channels
+        if self.kind == "dense":
+            return self.in_channels * self.out_channels
+        return 0
+
+
+def _prod(shape: Sequence[int]) -> int:
+    n = 1
+    for dim in shape:
+        n *= dim
+    return n
+
 
 def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[ConfigItem]]:
     """Turn ``"vgg16"``, ``"D"`` or a custom list into ``(label, list)``.
@@ -234,12 +264,4 @@ def layer_specs(
 
 def param_count(specs: Sequence[LayerSpec]) -> int:
     """Total weights + biases of a list of specs (no arrays allocated)."""
-    total = 0
-    for s in specs:
-        for shape in (s.weight_shape, s.bias_shape):
-            if shape is not None:
-                n = 1
-                for dim in shape:
-                    n *= dim
-                total += n
-    return total
+    return sum(s.num_params for s in specs)
