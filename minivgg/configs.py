@@ -23,8 +23,14 @@ so they cannot disagree about what a "VGG-16" is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence, Union
+import dataclasses
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence, Union
+
+import numpy as np
+
+from .ops import conv_output_size, pool_output_size
 
 ConfigItem = Union[int, tuple, str]
 
@@ -45,9 +51,6 @@ ARCHS: dict[str, str] = {
     "vgg16": "D",
     "vgg19": "E",
 }
-
-#: Number of 2x2 max-pools in every paper config; the input must survive them.
-NUM_POOLS = 5
 
 
 @dataclass(frozen=True)
@@ -177,37 +180,177 @@ def min_input_size(config: Sequence[ConfigItem]) -> int:
     return 2 ** sum(1 for item in config if item == "M")
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    """Everything that decides a VGG's layers, parameter shapes and forward math.
+
+    The one architecture record: :class:`~minivgg.vgg.VGG` is built from it,
+    every file minivgg writes stores it (:meth:`to_dict`) and reads it back
+    (:meth:`from_dict`), and the analysis counts from it. It is validated once,
+    here; an instance that exists is a VGG that can be built.
+
+    Not part of it: the dtype, the initialisation and its seed, the conv
+    algorithm -- they change the numbers in the arrays, not the architecture.
+
+    Examples
+    --------
+    >>> VGGConfig.from_arch("vgg16").num_params
+    138357544
+    >>> tiny = VGGConfig.from_arch("vgg11", num_classes=10, input_size=32, width=0.125, fc_width=64)
+    """
+
+    arch: str = "vgg16"        # "vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19", a letter "A"-"E", or "custom"
+    layers: tuple = ()         # Table 1's list, e.g. (64, "M", 128, "M", ...); () = the named arch's
+    num_classes: int = 1000    # outputs of fc8 (ImageNet: 1000)
+    input_size: int = 224      # side of the square input; at least 2 ** (number of pools)
+    in_channels: int = 3       # image channels: 3 for RGB, 1 for MNIST
+    width: float = 1.0         # multiplier on every conv's channel count (1.0 = the paper)
+    fc_width: int = 4096       # width of fc6 and fc7 (the paper: 4096)
+    dropout: float = 0.5       # drop probability after fc6 and fc7 (the paper: 0.5)
+
+    def __post_init__(self) -> None:
+        label, items = resolve_config(list(self.layers) if self.layers else self.arch)
+        if self.layers and self.arch != "custom":
+            _, named = resolve_config(self.arch)
+            if [tuple(i) if isinstance(i, list) else i for i in self.layers] != named:
+                raise ValueError(f"VGGConfig: layers {list(self.layers)} are not {self.arch!r}'s; "
+                                 "give arch='custom' for a list of your own")
+            label = resolve_config(self.arch)[0]
+        object.__setattr__(self, "arch", label)
+        object.__setattr__(self, "layers", tuple(items))
+        for field_name in ("num_classes", "input_size", "in_channels", "fc_width"):
+            value = getattr(self, field_name)
+            if not _is_count(value) or value < 1:
+                raise ValueError(f"VGGConfig {field_name} must be a positive int, got {value!r}")
+            object.__setattr__(self, field_name, int(value))
+        width = self.width
+        if isinstance(width, bool) or not isinstance(width, (int, float, np.floating)) \
+                or not math.isfinite(width) or width <= 0:
+            raise ValueError(f"VGGConfig width multiplier must be a finite number > 0, got {width!r}")
+        object.__setattr__(self, "width", float(width))
+        p = self.dropout
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"VGGConfig dropout probability must be in [0, 1), got {p!r}")
+        object.__setattr__(self, "dropout", float(p))
+        need = min_input_size(items)
+        if self.input_size < need:
+            pools = sum(1 for item in items if item == "M")
+            raise ValueError(f"VGGConfig input_size {self.input_size} is too small for {pools} max-pools; "
+                             f"expected at least {need}")
+
+    @classmethod
+    def from_arch(cls, arch: "str | Sequence[ConfigItem] | VGGConfig" = "vgg16", **fields: Any) -> "VGGConfig":
+        """A config from a name (``"vgg16"``, ``"D"``), a custom Table-1 list, or another config.
+
+        ``fields`` override the other attributes (``num_classes=10``, ...);
+        an unknown field is a TypeError naming the valid ones.
+        """
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"VGGConfig has no field(s) {unknown}; expected some of {list(FIELDS)}")
+        if isinstance(arch, VGGConfig):
+            return replace(arch, **fields) if fields else arch
+        if isinstance(arch, str):
+            return cls(arch=arch, **fields)
+        return cls(arch="custom", layers=tuple(arch), **fields)
+
+    # -- derived ------------------------------------------------------------
+    def specs(self) -> list[LayerSpec]:
+        """Every layer, in order, with names and per-image shapes (:func:`layer_specs`)."""
+        return _build_specs(self)
+
+    @property
+    def num_params(self) -> int:
+        """Weights plus biases, from the shapes alone (no arrays are allocated)."""
+        return param_count(self.specs())
+
+    @property
+    def num_pools(self) -> int:
+        """Number of 2x2 max-pools (5 in every paper config)."""
+        return sum(1 for item in self.layers if item == "M")
+
+    def describe(self) -> str:
+        """One line, e.g. ``vgg16 (num_classes=1000, input_size=224, width=1, fc_width=4096, ...)``."""
+        name = self.arch if self.arch != "custom" else f"custom {list(self.layers)}"
+        rest = ", ".join(f"{k}={getattr(self, k):g}" if k in ("width", "dropout") else f"{k}={getattr(self, k)}"
+                         for k in FIELDS[2:])
+        return f"{name} ({rest})"
+
+    # -- files --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-ready dict (lists, not tuples) that :meth:`from_dict` reads back to an equal config."""
+        d = {k: getattr(self, k) for k in FIELDS}
+        d["layers"] = [list(i) if isinstance(i, tuple) else i for i in self.layers]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "architecture record") -> "VGGConfig":
+        """Read :meth:`to_dict`'s output, or either older layout minivgg wrote.
+
+        * weights files before this record: ``{"config": "vgg16" | [list], "num_classes", "input_size",
+          "width", "fc_width", "in_channels"}`` (no dropout: the paper's 0.5);
+        * training checkpoints before it: ``{"arch", "config": [list], ..., "dropout", "dtype", "init",
+          "seed"}`` (the last three are not architecture and are ignored here).
+
+        Raises
+        ------
+        ValueError
+            Naming ``source``, for unknown fields or invalid values.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{source}: expected a dict of architecture fields, got {type(d).__name__}")
+        d = dict(d)
+        if "layers" not in d and "config" in d:  # an older layout
+            config = d.pop("config")
+            for k in ("dtype", "init", "seed"):
+                d.pop(k, None)
+            if isinstance(config, str):
+                d.setdefault("arch", config)
+            else:
+                layers = [tuple(i) if isinstance(i, list) else i for i in config]
+                arch = d.get("arch", "custom")
+                d["arch"], d["layers"] = arch, layers
+                if arch != "custom" and resolve_config(arch)[1] != layers:
+                    d["arch"] = "custom"
+        unknown = sorted(set(d) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"{source}: unknown architecture field(s) {unknown}; expected {list(FIELDS)}")
+        if "layers" in d:
+            d["layers"] = tuple(tuple(i) if isinstance(i, list) else i for i in d["layers"])
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid architecture: {exc}") from None
+
+
+#: The fields of :class:`VGGConfig`, in order.
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VGGConfig))
+
+
 def layer_specs(
-    config: str | Sequence[ConfigItem] = "vgg16",
+    config: "str | Sequence[ConfigItem] | VGGConfig" = "vgg16",
     *,
-    input_size: int = 224,
-    in_channels: int = 3,
-    num_classes: int = 1000,
-    width: float = 1.0,
-    fc_width: int = 4096,
-    dropout: float = 0.5,
+    input_size: int | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+    width: float | None = None,
+    fc_width: int | None = None,
+    dropout: float | None = None,
 ) -> list[LayerSpec]:
     """Every layer of a VGG, in order, with names and per-image shapes.
 
     Parameters
     ----------
     config:
-        ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``, a letter ``"A"``-``"E"``,
-        or a custom list in the format of :data:`CONFIGS`.
-    input_size:
-        Side of the square input image (224 in the paper). Must be at least
-        ``2 ** (number of pools)`` so every pool has something to halve.
-    in_channels:
-        Image channels (3 for RGB).
-    num_classes:
-        Outputs of fc8.
-    width:
-        Multiplier on every conv's channel count (1.0 = the paper).
-    fc_width:
-        Width of fc6 and fc7 (4096 in the paper).
-    dropout:
-        Drop probability after fc6 and fc7 (0.5 in the paper); 0 removes
-        nothing, the dropout layers stay so names do not shift.
+        A :class:`VGGConfig`, ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``,
+        a letter ``"A"``-``"E"``, or a custom list in the format of :data:`CONFIGS`.
+    input_size, in_channels, num_classes, width, fc_width, dropout:
+        Override the config's fields (see :class:`VGGConfig`; unset = the
+        config's, which for a name are the paper's 224, 3, 1000, 1.0, 4096, 0.5).
 
     Returns
     -------
@@ -215,37 +358,28 @@ def layer_specs(
         Conv blocks are numbered by pool: ``conv{block}_{i}``, ``relu{block}_{i}``,
         ``pool{block}``. Then ``flatten, fc6, relu6, drop6, fc7, relu7, drop7, fc8``.
     """
-    _, items = resolve_config(config)
-    for label, value in (("input_size", input_size), ("in_channels", in_channels),
-                         ("num_classes", num_classes), ("fc_width", fc_width)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"VGG {label} must be a positive int, got {value!r}")
-    if not (isinstance(width, (int, float)) and width > 0):
-        raise ValueError(f"VGG width multiplier must be > 0, got {width!r}")
-    if not (0.0 <= float(dropout) < 1.0):
-        raise ValueError(f"VGG dropout probability must be in [0, 1), got {dropout!r}")
-    need = min_input_size(items)
-    if input_size < need:
-        pools = sum(1 for item in items if item == "M")
-        raise ValueError(
-            f"VGG input_size {input_size} is too small for {pools} max-pools; expected at least {need}"
-        )
+    given = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes, width=width,
+                 fc_width=fc_width, dropout=dropout)
+    return VGGConfig.from_arch(config, **{k: v for k, v in given.items() if v is not None}).specs()
 
+
+def _build_specs(cfg: VGGConfig) -> list[LayerSpec]:
+    """The one loop that names every layer and tracks ``(C, H, W)`` through the config."""
     specs: list[LayerSpec] = []
-    c, h, w = in_channels, input_size, input_size
+    c, h, w = cfg.in_channels, cfg.input_size, cfg.input_size
     block, index = 1, 0
-    for item in items:
+    for item in cfg.layers:
         if item == "M":
-            ho, wo = (h - 2) // 2 + 1, (w - 2) // 2 + 1
+            ho, wo = pool_output_size(h, 2, 2), pool_output_size(w, 2, 2)
             specs.append(LayerSpec(f"pool{block}", "pool", (c, h, w), (c, ho, wo), kernel=2, stride=2))
             h, w = ho, wo
             block, index = block + 1, 0
             continue
         out_c, k = (item, 3) if isinstance(item, int) else item
-        out_c = scaled(out_c, width)
+        out_c = scaled(out_c, cfg.width)
         index += 1
-        pad = k // 2
-        ho, wo = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+        pad = k // 2  # "same" padding: VGG's convs keep H and W, pools halve them
+        ho, wo = conv_output_size(h, k, 1, pad), conv_output_size(w, k, 1, pad)
         specs.append(LayerSpec(f"conv{block}_{index}", "conv", (c, h, w), (out_c, ho, wo),
                                kernel=k, stride=1, pad=pad, in_channels=c, out_channels=out_c))
         specs.append(LayerSpec(f"relu{block}_{index}", "relu", (out_c, ho, wo), (out_c, ho, wo)))
@@ -253,12 +387,12 @@ def layer_specs(
 
     d = c * h * w
     specs.append(LayerSpec("flatten", "flatten", (c, h, w), (d,)))
-    for n, d_out in ((6, fc_width), (7, fc_width)):
-        specs.append(LayerSpec(f"fc{n}", "dense", (d,), (d_out,), in_channels=d, out_channels=d_out))
-        specs.append(LayerSpec(f"relu{n}", "relu", (d_out,), (d_out,)))
-        specs.append(LayerSpec(f"drop{n}", "dropout", (d_out,), (d_out,), p=float(dropout)))
-        d = d_out
-    specs.append(LayerSpec("fc8", "dense", (d,), (num_classes,), in_channels=d, out_channels=num_classes))
+    for n in (6, 7):
+        specs.append(LayerSpec(f"fc{n}", "dense", (d,), (cfg.fc_width,), in_channels=d, out_channels=cfg.fc_width))
+        specs.append(LayerSpec(f"relu{n}", "relu", (cfg.fc_width,), (cfg.fc_width,)))
+        specs.append(LayerSpec(f"drop{n}", "dropout", (cfg.fc_width,), (cfg.fc_width,), p=cfg.dropout))
+        d = cfg.fc_width
+    specs.append(LayerSpec("fc8", "dense", (d,), (cfg.num_classes,), in_channels=d, out_channels=cfg.num_classes))
     return specs
 
 

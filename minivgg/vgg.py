@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .configs import ConfigItem, LayerSpec, layer_specs, param_count, resolve_config
+from .configs import ConfigItem, LayerSpec, VGGConfig, param_count
 from .layers import INITS, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, ReLU, Sequential
 from .ops import softmax, softmax_cross_entropy
 
@@ -41,21 +41,23 @@ class VGG:
 
     Parameters
     ----------
-    config : str or list
-        ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``, a letter ``"A"``-``"E"``
-        or a custom list (see :mod:`minivgg.configs`).
+    config : str, list or VGGConfig
+        ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``, a letter ``"A"``-``"E"``,
+        a custom Table-1 list (see :mod:`minivgg.configs`), or a whole
+        :class:`~minivgg.configs.VGGConfig` (then the architecture keywords
+        below, if given, override its fields).
     num_classes : int
-        Outputs of fc8 (1000 for ImageNet).
+        Outputs of fc8 (default 1000, ImageNet).
     input_size : int
-        Side of the square input; fc6's input is ``C5 * (input_size // 32)^2``.
-        At least 32 for the paper's five pools.
+        Side of the square input (default 224); fc6's input is
+        ``C5 * (input_size // 32)^2``. At least 32 for the paper's five pools.
     width : float
-        Multiplier on conv channels: ``width=0.125`` gives a VGG that trains on
-        a laptop; 1.0 is the paper.
+        Multiplier on conv channels (default 1.0, the paper): ``width=0.125``
+        gives a VGG that trains on a laptop.
     fc_width : int
-        Width of fc6 and fc7 (4096 in the paper).
+        Width of fc6 and fc7 (default 4096, the paper).
     dropout : float
-        Drop probability after fc6 and fc7 (0.5 in the paper).
+        Drop probability after fc6 and fc7 (default 0.5, the paper).
     dtype : float32 or float64
         float32 is the speed path, float64 the gradient-checking path.
     seed : int
@@ -64,9 +66,16 @@ class VGG:
         Conv/dense initialisation: He N(0, 2/fan_in), the paper's N(0, 0.01^2), or
         ``"none"`` (zeros, instant) for a model whose weights will be loaded.
     in_channels : int
-        Image channels (3; 1 for MNIST-like data).
+        Image channels (default 3; 1 for MNIST-like data).
     algo : str
         Convolution algorithm for every conv (see :data:`minivgg.ops.CONV_ALGORITHMS`).
+
+    Attributes
+    ----------
+    config : VGGConfig
+        The architecture record the model was built from (files store it).
+    specs : list of LayerSpec
+        Every layer's name and shapes, from ``config``.
 
     Examples
     --------
@@ -74,20 +83,29 @@ class VGG:
     >>> loss, grads = tiny.loss(x, y)          # doctest: +SKIP
     """
 
-    def __init__(self, config: str | Sequence[ConfigItem] = "vgg16", num_classes: int = 1000, input_size: int = 224,
-                 width: float = 1.0, fc_width: int = 4096, dropout: float = 0.5, dtype=np.float32,
-                 seed: int = 0, init: str = "he", in_channels: int = 3, algo: str = "auto") -> None:
+    def __init__(self, config: str | Sequence[ConfigItem] | VGGConfig = "vgg16", num_classes: int | None = None,
+                 input_size: int | None = None, width: float | None = None, fc_width: int | None = None,
+                 dropout: float | None = None, dtype=np.float32, seed: int = 0, init: str = "he",
+                 in_channels: int | None = None, algo: str = "auto") -> None:
         if init not in INITS:
             raise ValueError(f"VGG init must be one of {INITS}, got {init!r}")
-        self.arch, self.config = resolve_config(config)
+        given = dict(num_classes=num_classes, input_size=input_size, width=width, fc_width=fc_width,
+                     dropout=dropout, in_channels=in_channels)
+        self.config: VGGConfig = VGGConfig.from_arch(config, **{k: v for k, v in given.items() if v is not None})
         self.dtype = _check_dtype(dtype)
-        self.num_classes, self.input_size, self.in_channels = num_classes, input_size, in_channels
-        self.width, self.fc_width, self.dropout, self.seed, self.init = width, fc_width, dropout, seed, init
-        self.specs: list[LayerSpec] = layer_specs(
-            self.config, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
-            width=width, fc_width=fc_width, dropout=dropout)
+        self.seed, self.init = seed, init
+        self.specs: list[LayerSpec] = self.config.specs()
         rng = np.random.default_rng(seed)
         self.layers = Sequential([self._build(spec, rng, algo) for spec in self.specs])
+
+    # The architecture's fields, read through the one record.
+    arch = property(lambda self: self.config.arch, doc="Label: ``vgg16``, a letter, or ``custom``.")
+    num_classes = property(lambda self: self.config.num_classes, doc="Outputs of fc8.")
+    input_size = property(lambda self: self.config.input_size, doc="Side of the square input.")
+    in_channels = property(lambda self: self.config.in_channels, doc="Image channels.")
+    width = property(lambda self: self.config.width, doc="Multiplier on conv channels.")
+    fc_width = property(lambda self: self.config.fc_width, doc="Width of fc6 and fc7.")
+    dropout = property(lambda self: self.config.dropout, doc="Drop probability after fc6 and fc7.")
 
     def _build(self, spec: LayerSpec, rng: np.random.Generator, algo: str) -> Layer:
         if spec.kind == "conv":
@@ -221,39 +239,75 @@ class VGG:
             own[key][...] = arr  # in place: optimisers holding these arrays stay valid
 
     def torchvision_keys(self) -> dict[str, str]:
-        """``{"conv1_1.w": "features.0.weight", ..., "fc8.b": "classifier.6.bias"}``.
-
-        torchvision builds ``features`` as Conv2d, ReLU per conv and one MaxPool2d
-        per ``"M"``, and ``classifier`` as Linear, ReLU, Dropout, Linear, ReLU,
-        Dropout, Linear. Only defined for 3x3-only configs (torchvision has no C).
-        """
-        keys: dict[str, str] = {}
-        index = 0
-        convs = iter(s.name for s in self.specs if s.kind == "conv")
-        for item in self.config:
-            if item == "M":
-                index += 1
-                continue
-            if not isinstance(item, int):
-                raise ValueError(f"{self.arch}: torchvision has no equivalent of a {item[1]}x{item[1]} conv")
-            name = next(convs)
-            keys[f"{name}.w"], keys[f"{name}.b"] = f"features.{index}.weight", f"features.{index}.bias"
-            index += 2
-        for name, idx in (("fc6", 0), ("fc7", 3), ("fc8", 6)):
-            keys[f"{name}.w"], keys[f"{name}.b"] = f"classifier.{idx}.weight", f"classifier.{idx}.bias"
-        return keys
+        """``{"conv1_1.w": "features.0.weight", ..., "fc8.b": "classifier.6.bias"}`` (:func:`torchvision_keys`)."""
+        return torchvision_keys(self.config)
 
 
-def _constructor(arch: str):
-    def build(**kwargs) -> VGG:
-        return VGG(arch, **kwargs)
-
-    build.__name__ = arch
-    build.__doc__ = f"``VGG({arch!r}, **kwargs)``: see :class:`VGG` for the keyword arguments."
-    return build
+#: torchvision's ``classifier``: Linear 0, ReLU 1, Dropout 2, Linear 3, ReLU 4, Dropout 5, Linear 6.
+_TORCHVISION_CLASSIFIER = (("fc6", 0), ("fc7", 3), ("fc8", 6))
 
 
-vgg11 = _constructor("vgg11")
-vgg13 = _constructor("vgg13")
-vgg16 = _constructor("vgg16")
-vgg19 = _constructor("vgg19")
+def torchvision_keys(config: str | Sequence[ConfigItem] | VGGConfig = "vgg16") -> dict[str, str]:
+    """The one map from minivgg names to torchvision's VGG state-dict keys.
+
+    ``{"conv1_1.w": "features.0.weight", "conv1_1.b": "features.0.bias", ...,
+    "fc8.b": "classifier.6.bias"}``. torchvision's ``make_layers`` builds
+    ``features`` as a Conv2d and a ReLU per conv (two indices each) and one
+    MaxPool2d per ``"M"`` (one index); ``classifier`` as Linear, ReLU, Dropout,
+    Linear, ReLU, Dropout, Linear. torchvision ships no config C, but its
+    layout gives a 1x1 conv the same two indices, so C maps the same way
+    (files of that layout load, and are written back, consistently).
+
+    torchvision's Linear weights are ``(D_out, D_in)``, the transpose of
+    minivgg's dense ``(D_in, D_out)``: the io layer transposes them.
+    """
+    cfg = VGGConfig.from_arch(config)
+    convs = iter(s.name for s in cfg.specs() if s.kind == "conv")
+    keys: dict[str, str] = {}
+    index = 0
+    for item in cfg.layers:
+        if item == "M":
+            index += 1
+            continue
+        name = next(convs)
+        keys[f"{name}.w"], keys[f"{name}.b"] = f"features.{index}.weight", f"features.{index}.bias"
+        index += 2
+    for name, idx in _TORCHVISION_CLASSIFIER:
+        keys[f"{name}.w"], keys[f"{name}.b"] = f"classifier.{idx}.weight", f"classifier.{idx}.bias"
+    return keys
+
+
+def vgg11(**kwargs) -> VGG:
+    """VGG-11: config A of the paper's Table 1 -- 8 convs + 3 fc, 132,863,336 parameters at 224/1000.
+
+    Simonyan & Zisserman (arXiv 1409.1556), the shallowest net they trained
+    (the deeper ones were initialised from it). ``kwargs`` as :class:`VGG`.
+    """
+    return VGG("vgg11", **kwargs)
+
+
+def vgg13(**kwargs) -> VGG:
+    """VGG-13: config B -- 10 convs + 3 fc, 133,047,848 parameters at 224/1000.
+
+    A plus one more 3x3 conv in blocks 1 and 2 (Simonyan & Zisserman, Table 1).
+    ``kwargs`` as :class:`VGG`.
+    """
+    return VGG("vgg13", **kwargs)
+
+
+def vgg16(**kwargs) -> VGG:
+    """VGG-16: config D -- 13 convs + 3 fc, 138,357,544 parameters at 224/1000 (the lecture's "138M").
+
+    Simonyan & Zisserman, Table 1, D (not C, whose third conv in blocks 3-5 is
+    1x1: ``VGG("vgg16c")``). ~15.5 GMACs per 224x224 image. ``kwargs`` as :class:`VGG`.
+    """
+    return VGG("vgg16", **kwargs)
+
+
+def vgg19(**kwargs) -> VGG:
+    """VGG-19: config E -- 16 convs + 3 fc, 143,667,240 parameters at 224/1000.
+
+    Simonyan & Zisserman, Table 1, E: a fourth 3x3 conv in blocks 3-5; ~19.6
+    GMACs per image, slightly better than D in the paper's Table 4. ``kwargs`` as :class:`VGG`.
+    """
+    return VGG("vgg19", **kwargs)

@@ -218,8 +218,13 @@ def test_torchvision_key_mapping_for_vgg16():
     convs = [k for k in keys if k.startswith("conv") and k.endswith(".w")]
     assert [keys[k] for k in convs] == [f"features.{i}.weight" for i in conv_idx]
     assert keys["fc6.w"] == "classifier.0.weight" and keys["fc8.b"] == "classifier.6.bias"
-    with pytest.raises(ValueError, match="1x1"):
-        tiny(config="vgg16c").torchvision_keys()
+    # config C's 1x1 convs take a Conv2d + ReLU slot like any conv, so its keys sit where D's do
+    keys_c = tiny(config="vgg16c").torchvision_keys()
+    assert [keys_c[k] for k in convs] == [f"features.{i}.weight" for i in conv_idx]
+    assert tiny(config="vgg16c").params["conv3_3.w"].shape[2:] == (1, 1)
+    # the model method and the io layer read the one map
+    from minivgg.vgg import torchvision_keys
+    assert torchvision_keys("vgg16") == keys
 
 
 def test_dense_gradient_buffer_is_reused_and_fully_overwritten():
