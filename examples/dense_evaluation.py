@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from minivgg.training import trainer as tr
+from minivgg import training as tr
 from minivgg.training.dense_eval import to_dense
 from minivgg.training.evaluate import accuracy
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from minivgg.training import trainer as tr
+from minivgg import training as tr
 from minivgg.cli import main
 
 # a small run: ~25k parameters, 64 images, well under a second per epoch
@@ -38,7 +38,7 @@ def test_train_writes_checkpoint_and_history(trained, capsys):
     assert [e["epoch"] for e in history] == [1, 2]
     assert set(tr.HISTORY_KEYS) <= set(history[0])
     meta = tr.read_checkpoint(out / "checkpoint.npz").meta
-    assert meta["epoch"] == 2 and meta["model"]["width"] == 0.0625 and meta["data"]["n_train"] == 64
+    assert meta["epoch"] == 2 and tr.read_checkpoint(out / "checkpoint.npz").config.width == 0.0625 and meta["data"]["n_train"] == 64
 
 
 def test_train_prints_one_line_per_epoch(tmp_path, capsys):
@@ -126,7 +126,7 @@ def test_corrupt_checkpoint_exits_2_in_a_real_process(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
     result = run_cli("ensemble", str(bad))
-    assert result.returncode == 2 and "not a readable minivgg checkpoint" in result.stderr
+    assert result.returncode == 2 and "not a readable minivgg .npz" in result.stderr
     assert result.stderr.strip().count("\n") == 0
 
 

@@ -10,23 +10,18 @@ import pytest
 
 from minivgg import VGG
 from minivgg.cli import main
-from minivgg.io.weights import load_npz, save_npz
+from minivgg.io.weights import read_weights, save_weights
 
 
 def tiny_model(num_classes=1000) -> VGG:
     return VGG("vgg11", num_classes=num_classes, input_size=32, width=1 / 16, fc_width=16, seed=2)
 
 
-def arch_of(model: VGG) -> dict:
-    return {"config": model.config, "num_classes": model.num_classes, "input_size": model.input_size,
-            "width": model.width, "fc_width": model.fc_width, "in_channels": model.in_channels}
-
-
 @pytest.fixture
 def weights_file(tmp_path):
     model = tiny_model()
     path = tmp_path / "tiny.npz"
-    save_npz(path, model.params, arch_of(model))
+    save_weights(path, model.params, model.config)
     return model, path
 
 
@@ -34,7 +29,8 @@ def test_convert_npz_roundtrip(weights_file, tmp_path, capsys):
     model, path = weights_file
     out = tmp_path / "copy.npz"
     assert main(["convert", str(path), str(out)]) == 0
-    params, meta = load_npz(out)
+    params, config = read_weights(out)
+    assert config == model.config
     assert all(np.array_equal(params[k], model.params[k]) for k in model.params)
     assert "wrote" in capsys.readouterr().out
 

@@ -106,7 +106,7 @@ def test_constant_features_do_not_break_the_standardisation():
 
 @pytest.mark.slow
 def test_transfer_experiment_fc7_beats_raw_pixels_on_held_out_classes():
-    from minivgg.training import trainer as tr
+    from minivgg import training as tr
 
     r = transfer.transfer_experiment(seed=0, n_source_train=4000, n_source_val=500, n_target_train=500,
                                      n_target_test=500, config=tr.TrainConfig(epochs=4, seed=0))

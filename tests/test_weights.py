@@ -22,7 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minivgg.io import weights as W
+from minivgg.configs import VGGConfig
+from minivgg.io import keras, npz, torchvision as tv, weights as W
+from minivgg.io.files import CheckpointError
+from minivgg.io.torch_format import read_torch_checkpoint
+from minivgg.vgg import torchvision_keys
 from minivgg.io.safe_pickle import UnsafePickleError
 from minivgg.vgg import VGG
 
@@ -153,7 +157,7 @@ def test_legacy_2017_rebuild_tensor_offsets_strides_and_views(tmp_path):
         "double": tensor("s1", "DoubleStorage", 3, 0, (3,), (1,), v2=False),
     })
     path = write(tmp_path / "old.pth", legacy_file(main, [("s0", 8, s0), ("s1", 3, s1)]))
-    sd = W.read_torch_checkpoint(path)
+    sd = read_torch_checkpoint(path)
     assert list(sd) == ["whole", "transposed", "viewed", "double"]
     np.testing.assert_array_equal(sd["whole"], [[0, 1, 2, 3], [4, 5, 6, 7]])
     np.testing.assert_array_equal(sd["transposed"], [[1, 4], [2, 5]])
@@ -167,21 +171,21 @@ def test_zip_and_big_endian_storages(tmp_path):
     vals = np.array([1.0, -0.5, 3.25], dtype=">f2")
     main = dumps(ordered({"h": tensor("0", "HalfStorage", 3, 0, (3,), (1,), legacy=False)}))
     path = zip_file(tmp_path / "big.pth", main, {"0": vals.tobytes()}, top="weird_name", byteorder=b"big")
-    sd = W.read_torch_checkpoint(path)
+    sd = read_torch_checkpoint(path)
     assert sd["h"].dtype == np.float16 and sd["h"].tolist() == [1.0, -0.5, 3.25]
     raw = np.array([2.0, 8.0], dtype=">f4").tobytes()
     legacy = legacy_file(ordered({"f": tensor("k", "FloatStorage", 2, 0, (2,), (1,))}), [("k", 2, raw)], little=False)
-    assert W.read_torch_checkpoint(write(tmp_path / "bigl.pth", legacy))["f"].tolist() == [2.0, 8.0]
+    assert read_torch_checkpoint(write(tmp_path / "bigl.pth", legacy))["f"].tolist() == [2.0, 8.0]
     # negative control: the same big-endian bytes declared little-endian read as garbage
     wrong = zip_file(tmp_path / "wrong.pth", main, {"0": vals.tobytes()}, byteorder=b"little")
-    assert W.read_torch_checkpoint(wrong)["h"].tolist() != [1.0, -0.5, 3.25]
+    assert read_torch_checkpoint(wrong)["h"].tolist() != [1.0, -0.5, 3.25]
 
 
 def test_out_of_bounds_tensor_is_refused_before_touching_memory(tmp_path):
     main = ordered({"x": tensor("k", "FloatStorage", 4, 1, (2, 2), (1, 3))})  # last element 1 + 1 + 3 = 5 >= 4
     path = write(tmp_path / "oob.pth", legacy_file(main, [("k", 4, bytes(16))]))
-    with pytest.raises(W.CheckpointError, match="reaches element 5 of storage k, which has only 4"):
-        W.read_torch_checkpoint(path)
+    with pytest.raises(CheckpointError, match="reaches element 5 of storage k, which has only 4"):
+        read_torch_checkpoint(path)
 
 
 MALICIOUS = [("os", "system"), ("posix", "system"), ("builtins", "exec"), ("builtins", "eval"),
@@ -216,7 +220,7 @@ def test_code_in_a_checkpoint_is_refused_and_never_runs(tmp_path, module, name, 
     else:
         path = write(tmp_path / "evil.pth", dumps(evil) + dumps(1001))
     with pytest.raises(UnsafePickleError, match=rf"refusing to load global '{module}\.{name}'") as info:
-        W.read_torch_checkpoint(path)
+        read_torch_checkpoint(path)
     assert str(path) in str(info.value)
     assert not marker.exists()
 
@@ -225,16 +229,16 @@ def test_build_on_a_tensor_is_refused(tmp_path):
     evil = Build(tensor("k", "FloatStorage", 1, 0, (1,), (1,)), {"storage": None})
     path = write(tmp_path / "build.pth", legacy_file(ordered({"w": evil}), [("k", 1, bytes(4))]))
     with pytest.raises(UnsafePickleError, match="BUILD"):
-        W.read_torch_checkpoint(path)
+        read_torch_checkpoint(path)
 
 
 def test_pickled_module_is_refused_with_a_hint(tmp_path):
     main = dumps(Call(G("torch.nn.modules.container", "Sequential"), ()))
     with pytest.raises(UnsafePickleError, match="state_dict"):
-        W.read_torch_checkpoint(zip_file(tmp_path / "m.pth", main, {}))
+        read_torch_checkpoint(zip_file(tmp_path / "m.pth", main, {}))
     legacy = legacy_file(PID(("module", "x", "y", "z")), [])
-    with pytest.raises(W.CheckpointError, match="only tensor storages"):
-        W.read_torch_checkpoint(write(tmp_path / "m2.pth", legacy))
+    with pytest.raises(CheckpointError, match="only tensor storages"):
+        read_torch_checkpoint(write(tmp_path / "m2.pth", legacy))
 
 
 def good_legacy() -> bytes:
@@ -243,52 +247,52 @@ def good_legacy() -> bytes:
 
 
 def test_good_legacy_control(tmp_path):
-    assert W.read_torch_checkpoint(write(tmp_path / "ok.pth", good_legacy()))["a"].tolist() == [1, 2, 3]
+    assert read_torch_checkpoint(write(tmp_path / "ok.pth", good_legacy()))["a"].tolist() == [1, 2, 3]
 
 
 @pytest.mark.parametrize("cut", [1, 10, 30, 140, -13, -4, -1])
 def test_truncated_legacy_file(tmp_path, cut):
     data = good_legacy()
     path = write(tmp_path / "cut.pth", data[:cut] if cut > 0 else data[:len(data) + cut])
-    with pytest.raises(W.CheckpointError, match="truncated|cut short|ends"):
-        W.read_torch_checkpoint(path)
+    with pytest.raises(CheckpointError, match="truncated|cut short|ends"):
+        read_torch_checkpoint(path)
 
 
 def test_truncated_zip(tmp_path):
     main = dumps(ordered({"a": tensor("0", "FloatStorage", 3, 0, (3,), (1,), legacy=False)}))
     data = zip_file(tmp_path / "z.pth", main, {"0": bytes(12)}).read_bytes()
     for cut in (len(data) // 2, len(data) - 5):
-        with pytest.raises(W.CheckpointError, match="zip"):
-            W.read_torch_checkpoint(write(tmp_path / "zc.pth", data[:cut]))
+        with pytest.raises(CheckpointError, match="zip"):
+            read_torch_checkpoint(write(tmp_path / "zc.pth", data[:cut]))
 
 
 def test_wrong_magic_version_and_not_a_checkpoint(tmp_path):
     main = ordered({"a": tensor("k", "FloatStorage", 1, 0, (1,), (1,))})
-    with pytest.raises(W.CheckpointError, match="wrong magic number"):
-        W.read_torch_checkpoint(write(tmp_path / "m.pth", legacy_file(main, [("k", 1, bytes(4))], magic=12345)))
-    with pytest.raises(W.CheckpointError, match="protocol version 1000"):
-        W.read_torch_checkpoint(write(tmp_path / "v.pth", legacy_file(main, [("k", 1, bytes(4))], version=1000)))
-    with pytest.raises(W.CheckpointError, match="not a PyTorch checkpoint"):
-        W.read_torch_checkpoint(write(tmp_path / "t.pth", b"hello, I am text"))
+    with pytest.raises(CheckpointError, match="wrong magic number"):
+        read_torch_checkpoint(write(tmp_path / "m.pth", legacy_file(main, [("k", 1, bytes(4))], magic=12345)))
+    with pytest.raises(CheckpointError, match="protocol version 1000"):
+        read_torch_checkpoint(write(tmp_path / "v.pth", legacy_file(main, [("k", 1, bytes(4))], version=1000)))
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        read_torch_checkpoint(write(tmp_path / "t.pth", b"hello, I am text"))
 
 
 def test_missing_and_inconsistent_storages(tmp_path):
     main = ordered({"a": tensor("k1", "FloatStorage", 2, 0, (2,), (1,)),
                     "b": tensor("k2", "FloatStorage", 2, 0, (2,), (1,))})
     only_one = legacy_file(main, [("k1", 2, bytes(8))])
-    with pytest.raises(W.CheckpointError, match=r"missing data for storage\(s\) \['k2'\]"):
-        W.read_torch_checkpoint(write(tmp_path / "a.pth", only_one))
+    with pytest.raises(CheckpointError, match=r"missing data for storage\(s\) \['k2'\]"):
+        read_torch_checkpoint(write(tmp_path / "a.pth", only_one))
     wrong_count = legacy_file(main, [("k1", 3, bytes(12)), ("k2", 2, bytes(8))])
-    with pytest.raises(W.CheckpointError, match="holds 3 elements on disk but the tensors declare 2"):
-        W.read_torch_checkpoint(write(tmp_path / "b.pth", wrong_count))
+    with pytest.raises(CheckpointError, match="holds 3 elements on disk but the tensors declare 2"):
+        read_torch_checkpoint(write(tmp_path / "b.pth", wrong_count))
     unused = legacy_file(main, [("k1", 2, bytes(8)), ("k2", 2, bytes(8))], keys=["k1", "k2", "k3"])
-    with pytest.raises(W.CheckpointError, match="k3 is listed but no tensor uses it"):
-        W.read_torch_checkpoint(write(tmp_path / "c.pth", unused))
+    with pytest.raises(CheckpointError, match="k3 is listed but no tensor uses it"):
+        read_torch_checkpoint(write(tmp_path / "c.pth", unused))
     zmain = dumps(ordered({"a": tensor("0", "FloatStorage", 2, 0, (2,), (1,), legacy=False)}))
-    with pytest.raises(W.CheckpointError, match=r"missing data for storage\(s\) \['0'\]"):
-        W.read_torch_checkpoint(zip_file(tmp_path / "z.pth", zmain, {}))
-    with pytest.raises(W.CheckpointError, match="storage 0 has 4 bytes"):
-        W.read_torch_checkpoint(zip_file(tmp_path / "z2.pth", zmain, {"0": bytes(4)}))
+    with pytest.raises(CheckpointError, match=r"missing data for storage\(s\) \['0'\]"):
+        read_torch_checkpoint(zip_file(tmp_path / "z.pth", zmain, {}))
+    with pytest.raises(CheckpointError, match="storage 0 has 4 bytes"):
+        read_torch_checkpoint(zip_file(tmp_path / "z2.pth", zmain, {"0": bytes(4)}))
 
 
 # ---------------------------------------------------------------------------
@@ -296,20 +300,20 @@ def test_missing_and_inconsistent_storages(tmp_path):
 # ---------------------------------------------------------------------------
 
 def test_torchvision_names_match_torchvision_indices():
-    n16 = W.torchvision_names("vgg16")
+    n16 = torchvision_keys("vgg16")
     # torchvision vgg16: features = [conv0 relu1 conv2 relu3 pool4 conv5 ... conv28 relu29 pool30]
     assert n16["conv1_1.w"] == "features.0.weight" and n16["conv1_2.b"] == "features.2.bias"
     assert n16["conv2_1.w"] == "features.5.weight" and n16["conv3_1.w"] == "features.10.weight"
     assert n16["conv5_3.w"] == "features.28.weight"
     assert n16["fc6.w"] == "classifier.0.weight" and n16["fc7.b"] == "classifier.3.bias"
     assert n16["fc8.b"] == "classifier.6.bias"
-    assert W.torchvision_names("vgg11")["conv5_2.w"] == "features.18.weight"
-    assert W.torchvision_names("vgg13")["conv5_2.w"] == "features.22.weight"
-    assert W.torchvision_names("vgg19")["conv5_4.w"] == "features.34.weight"
+    assert torchvision_keys("vgg11")["conv5_2.w"] == "features.18.weight"
+    assert torchvision_keys("vgg13")["conv5_2.w"] == "features.22.weight"
+    assert torchvision_keys("vgg19")["conv5_4.w"] == "features.34.weight"
     for arch in ("vgg11", "vgg13", "vgg16", "vgg19"):  # agrees with the model's own documented mapping
         tiny = VGG(arch, num_classes=3, input_size=32, width=0.0625, fc_width=4)
-        assert W.torchvision_names(arch) == tiny.torchvision_keys()
-    assert W.keras_names("vgg16")["conv3_2"] == "block3_conv2" and W.keras_names("vgg19")["fc8"] == "predictions"
+        assert torchvision_keys(arch) == tiny.torchvision_keys()
+    assert keras.keras_names("vgg16")["conv3_2"] == "block3_conv2" and keras.keras_names("vgg19")["fc8"] == "predictions"
 
 
 def random_torchvision_state(cfg, c_in=3, grid=1, fc_width=8, num_classes=5, seed=0):
@@ -332,29 +336,29 @@ def random_torchvision_state(cfg, c_in=3, grid=1, fc_width=8, num_classes=5, see
 
 def test_infer_arch_named_scaled_and_custom():
     quarter13 = [16, 16, "M", 32, 32, "M", 64, 64, "M", 128, 128, "M", 128, 128, "M"]
-    arch = W.infer_torchvision_arch(random_torchvision_state(quarter13, grid=2, fc_width=8, num_classes=7))
-    assert arch == {"config": "vgg13", "num_classes": 7, "input_size": 64, "width": 0.25, "fc_width": 8,
-                    "in_channels": 3}
+    arch = tv.infer_torchvision_arch(random_torchvision_state(quarter13, grid=2, fc_width=8, num_classes=7))
+    assert arch == VGGConfig(arch="vgg13", num_classes=7, input_size=64, width=0.25, fc_width=8, in_channels=3)
     # no paper config: pools between convs are index gaps; torchvision's one trailing pool is assumed
     custom = [8, "M", 8, 12, "M"]
-    arch = W.infer_torchvision_arch(random_torchvision_state(custom, grid=3))
-    assert arch["config"] == custom and arch["width"] == 1.0 and arch["input_size"] == 3 * 2 ** 2
+    arch = tv.infer_torchvision_arch(random_torchvision_state(custom, grid=3))
+    assert arch.arch == "custom" and list(arch.layers) == custom and arch.width == 1.0
+    assert arch.input_size == 3 * 2 ** 2
 
 
 def test_from_to_torchvision_roundtrip_and_transpose():
     cfg = [8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"]  # vgg11 at width 1/8
     state = random_torchvision_state(cfg, grid=2)
-    params, arch = W.from_torchvision(state)
-    assert arch["config"] == "vgg11" and arch["width"] == 0.125 and arch["input_size"] == 64
+    params, arch = tv.from_torchvision(state)
+    assert arch.arch == "vgg11" and arch.width == 0.125 and arch.input_size == 64
     assert params["fc6.w"].shape == (64 * 4, 8)
     np.testing.assert_array_equal(params["fc6.w"][5, 3], state["classifier.0.weight"][3, 5])
     np.testing.assert_array_equal(params["conv3_2.w"], state["features.8.weight"])
-    back = W.to_torchvision(params, arch["config"])
+    back = tv.to_torchvision(params, arch)
     assert list(back) == list(state) and all(np.array_equal(back[k], state[k]) for k in state)
-    with pytest.raises(W.CheckpointError, match="missing"):  # the file is a vgg11, not a vgg16
-        W.from_torchvision(state, arch="vgg16")
-    with pytest.raises(W.CheckpointError, match="batch-norm"):
-        W.from_torchvision({**state, "features.1.running_mean": np.zeros(8, np.float32)})
+    with pytest.raises(CheckpointError, match="missing"):  # the file is a vgg11, not a vgg16
+        tv.from_torchvision(state, arch="vgg16")
+    with pytest.raises(CheckpointError, match="batch-norm"):
+        tv.from_torchvision({**state, "features.1.running_mean": np.zeros(8, np.float32)})
 
 
 # ---------------------------------------------------------------------------
@@ -368,6 +372,7 @@ def tiny(seed=0, **kw):
 
 
 def arch_of(model):
+    """The architecture record as the weights writer of format 1 stored it (``__arch__``)."""
     return {"config": model.arch, "num_classes": model.num_classes, "input_size": model.input_size,
             "width": model.width, "fc_width": model.fc_width, "in_channels": model.in_channels}
 
@@ -375,11 +380,12 @@ def arch_of(model):
 def test_npz_roundtrip_without_pickle(tmp_path):
     src = tiny(seed=1)
     path = tmp_path / "w.npz"
-    W.save_npz(path, src.params, arch_of(src))
+    W.save_weights(path, src.params, src.config)
     with np.load(path, allow_pickle=False) as z:
-        assert "conv1_1.w" in z.files and json.loads(str(z["__arch__"][()]))["config"] == "vgg11"
-    params, arch = W.load_npz(path)
-    assert arch == arch_of(src)
+        header = json.loads(str(z["__minivgg__"][()]))
+        assert "param.conv1_1.w" in z.files and header["config"]["arch"] == "vgg11" and header["format"] == 2
+    params, arch = W.read_weights(path)
+    assert arch == src.config
     assert all(np.array_equal(params[k], v) for k, v in src.params.items())
     dst = W.load_model(path)
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
@@ -387,20 +393,39 @@ def test_npz_roundtrip_without_pickle(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "w.npz"]  # no temp files left behind
 
 
+def test_npz_of_the_previous_weights_layout_still_loads(tmp_path):
+    src = tiny(seed=1)
+    path = tmp_path / "old.npz"
+    np.savez(path, __arch__=np.array(json.dumps(arch_of(src))), __minivgg_format__=np.array(1), **src.params)
+    params, arch = W.read_weights(path)
+    assert arch == src.config.__class__.from_arch(src.config)  # dropout was not stored: the paper's 0.5 both
+    assert all(np.array_equal(params[k], v) for k, v in src.params.items())
+    # a custom config list, as format 1 wrote it (lists, not tuples)
+    custom = VGG([8, "M", (8, 1), "M"], num_classes=3, input_size=8, fc_width=4)
+    rec = {**arch_of(custom), "config": [8, "M", [8, 1], "M"]}
+    np.savez(tmp_path / "c.npz", __arch__=np.array(json.dumps(rec)), **custom.params)
+    assert W.read_weights(tmp_path / "c.npz")[1] == custom.config
+    # negative control: a format-1 file whose shapes do not fit its record is still refused
+    np.savez(tmp_path / "bad.npz", __arch__=np.array(json.dumps(arch_of(src))),
+             **dict(src.params, **{"fc8.b": np.zeros(2, np.float32)}))
+    with pytest.raises(CheckpointError, match="fc8.b"):
+        W.read_weights(tmp_path / "bad.npz")
+
+
 def test_npz_write_is_atomic(tmp_path, monkeypatch):
     good = tiny(seed=1)
     path = tmp_path / "w.npz"
-    W.save_npz(path, good.params, arch_of(good))
+    W.save_weights(path, good.params, good.config)
     before = path.read_bytes()
     bad = dict(good.params, **{"fc6.w": np.zeros((3, 3), np.float32)})
     with pytest.raises(ValueError, match=r"fc6.w: expected \(64, 8\), file has \(3, 3\)"):
-        W.save_npz(path, bad, arch_of(good))
+        W.save_weights(path, bad, good.config)
 
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(np, "savez", boom)
     with pytest.raises(OSError, match="disk full"):
-        W.save_npz(path, good.params, arch_of(good))
+        W.save_weights(path, good.params, good.config)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
 
@@ -408,7 +433,7 @@ def test_npz_write_is_atomic(tmp_path, monkeypatch):
 def test_load_into_mismatch_keeps_old_weights(tmp_path):
     src = tiny(seed=1)
     path = tmp_path / "w.npz"
-    W.save_npz(path, src.params, arch_of(src))
+    W.save_weights(path, src.params, src.config)
     target = tiny(seed=2, fc_width=16)  # fc6/fc7/fc8 differ in shape
     old = {k: v.copy() for k, v in target.params.items()}
     with pytest.raises(ValueError, match=r"fc6\.w: model \(64, 16\), file \(64, 8\)") as info:
@@ -426,13 +451,15 @@ def test_load_into_mismatch_keeps_old_weights(tmp_path):
 
 def test_bad_npz_and_extensions(tmp_path):
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
-    with pytest.raises(W.CheckpointError, match="no __arch__"):
-        W.load_npz(tmp_path / "plain.npz")
+    with pytest.raises(CheckpointError, match="no __minivgg__ record"):
+        npz.read_minivgg(tmp_path / "plain.npz")
     src = tiny()
     arrays = dict(src.params, **{"conv2_1.w": np.zeros((1, 1, 3, 3), np.float32)})
-    np.savez(tmp_path / "bad.npz", __arch__=np.array(json.dumps(arch_of(src))), **arrays)
-    with pytest.raises(W.CheckpointError, match=r"conv2_1.w: expected \(16, 8, 3, 3\), file has \(1, 1, 3, 3\)"):
-        W.load_npz(tmp_path / "bad.npz")
+    header = {"format": 2, "config": src.config.to_dict(), "meta": {}}
+    np.savez(tmp_path / "bad.npz", __minivgg__=np.array(json.dumps(header)),
+             **{f"param.{k}": v for k, v in arrays.items()})
+    with pytest.raises(CheckpointError, match=r"conv2_1.w: expected \(16, 8, 3, 3\), file has \(1, 1, 3, 3\)"):
+        npz.read_minivgg(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="unknown weights file extension"):
         W.read_weights(tmp_path / "w.onnx")
     with pytest.raises(ValueError, match=".npz only"):
@@ -562,7 +589,7 @@ def test_keras_h5_mapping(tmp_path, nested):
 
 def test_keras_notop_file_is_refused(tmp_path):
     layers = {k: v for k, v in keras_layers().items() if k.startswith("block")}
-    with pytest.raises(W.CheckpointError, match="notop"):
+    with pytest.raises(CheckpointError, match="notop"):
         W.read_weights(write_keras(tmp_path / "notop.h5", layers))
 
 
@@ -691,7 +718,7 @@ def test_torch_dtypes_views_and_parameters(tmp_path, zip_format):
     }
     path = tmp_path / "t.pth"
     torch.save(saved, path, _use_new_zipfile_serialization=zip_format)
-    sd = W.read_torch_checkpoint(path)
+    sd = read_torch_checkpoint(path)
     for k, t in saved.items():
         want = t.detach().float().numpy() if k == "bf16" else t.detach().numpy()
         assert sd[k].dtype == want.dtype, k
@@ -700,7 +727,7 @@ def test_torch_dtypes_views_and_parameters(tmp_path, zip_format):
     wrapped = tmp_path / "w.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in saved.items() if k != "param"}, "epoch": 3}, wrapped,
                _use_new_zipfile_serialization=zip_format)
-    assert set(W.read_torch_checkpoint(wrapped)) == set(saved) - {"param"}
+    assert set(read_torch_checkpoint(wrapped)) == set(saved) - {"param"}
 
 
 @pytest.mark.torch
@@ -708,7 +735,7 @@ def test_torch_truncated_real_files(torch_checkpoints, tmp_path):
     for fmt in ("zip", "legacy"):
         data = torch_checkpoints["vgg11", fmt][0].read_bytes()
         cut = write(tmp_path / f"cut-{fmt}.pth", data[: len(data) - 1000])
-        with pytest.raises(W.CheckpointError):
+        with pytest.raises(CheckpointError):
             W.read_weights(cut)
 
 

@@ -358,7 +358,7 @@ def verify(model, *, batch: int = 1, summary: Summary | None = None, memory: boo
         raise ValueError(f"verify: batch must be an int >= 1, got {batch!r}")
     if summary is None:
         algo = next((layer.algo for layer in model.layers if hasattr(layer, "algo")), "auto")
-        summary = summarize_specs(model.specs, arch=model.arch, config=model.config, batch=batch,
+        summary = summarize_specs(model.specs, arch=model.arch, config=model.config.layers, batch=batch,
                                   dtype=model.dtype, width=model.width, algo=algo)
     report = VerifyReport(model.arch, model.input_size, summary.batch, summary.dtype)
     _check_params(model, summary, report)

@@ -24,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.weights import convert, describe_arch
+    from ..io.weights import convert
 
     try:
-        meta = convert(args.input, args.output, args.arch)
+        config = convert(args.input, args.output, args.arch)
     except FILE_ERRORS as exc:
         raise UsageError(str(exc)) from None
-    print(f"wrote {args.output}: {describe_arch(meta)}")
+    print(f"wrote {args.output}: {config.describe()}")
     return 0

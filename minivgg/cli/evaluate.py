@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                         if args.flip else None)
         except (TypeError, ValueError) as e:  # wrong image size/channels, labels out of range
             raise UsageError(f"{args.checkpoint} on {data.name}/{args.split}: {e}") from e
-    print(f"{args.checkpoint}: {ckpt.spec.describe()}, trained {ckpt.meta.get('epoch', '?')} epochs")
+    print(f"{args.checkpoint}: {ckpt.config.describe()}, trained {ckpt.meta.get('epoch', '?')} epochs")
     print(f"{data.name} {args.split} split, {len(y):,} images: loss {loss:.4f}, accuracy {acc:.2%}")
     if flip_acc is not None:
         print(f"with test-time flip averaging: accuracy {flip_acc:.2%} ({(flip_acc - acc) * 100:+.2f} points)")

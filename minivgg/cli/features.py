@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..training import trainer as tr
+from ..io.files import atomic_write
 from ..training.transfer import FEATURE_LAYER, extract_features
 from . import UsageError
 from ._common import positive_int
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model, ckpt = load_checkpoint_model(args.checkpoint)
     if args.layer not in model.layers.names():
-        raise UsageError(f"no layer named {args.layer!r} in {ckpt.spec.arch}; layers are {', '.join(model.layers.names())}")
+        raise UsageError(f"no layer named {args.layer!r} in {ckpt.config.arch}; layers are {', '.join(model.layers.names())}")
     data = load_data(args, ckpt.meta, model.dtype.name)
     x, y = data.split(args.split)
     if args.limit:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     arrays = {"features": feats, "labels": y, "layer": np.array(args.layer),
               "class_names": np.array(data.class_names)}
     try:
-        tr.atomic_write(args.out, lambda f: np.savez(f, **arrays))
+        atomic_write(args.out, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise UsageError(f"cannot write {args.out}: {e}") from e
     print(f"wrote {args.out}: {args.layer} features {feats.shape} {feats.dtype} for {len(y):,} "

@@ -14,11 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..training import trainer as tr
+from .. import training as tr
+from ..configs import VGGConfig
+from ..vgg import VGG
 from . import UsageError
+from ._progress import TrainProgress
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 
-DEFAULT_SPEC = tr.ModelSpec()
+RECIPE = tr.RECIPE_MODEL
 DEFAULT_CONFIG = tr.TrainConfig()
 
 
@@ -59,7 +62,7 @@ def load_data(args: argparse.Namespace, meta: Mapping[str, Any] | None = None, d
 
 
 def load_checkpoint_model(path: str):
-    """``(model, checkpoint)`` from a checkpoint file; unreadable or foreign files -> UsageError."""
+    """``(model, checkpoint)`` from a checkpoint or weights file; unreadable or foreign files -> UsageError."""
     try:
         return tr.model_from_checkpoint(path)
     except (OSError, ValueError) as e:
@@ -79,13 +82,13 @@ def thread_limit(n: int | None):
 
 
 # ------------------------------------------------------------------ the command
-_MODEL_ARGS = {"arch": "arch", "width": "width", "fc_width": "fc_width", "dropout": "dropout", "dtype": "dtype"}
+_MODEL_ARGS = ("arch", "width", "fc_width", "dropout")
 _CONFIG_ARGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule", "lr_step",
                 "lr_gamma", "patience", "crop_pad", "seed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d, s = DEFAULT_CONFIG, DEFAULT_SPEC
+    d, s = DEFAULT_CONFIG, RECIPE
     p = sub.add_parser(
         "train", help="train a VGG (embedded shapes, CIFAR-10 or MNIST) with checkpoints and history",
         description="Train a VGG with mini-batch SGD/Adam, weight decay, dropout and flips, as in the paper "
@@ -94,10 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "The defaults reach >= 95% validation accuracy on the embedded shapes in a few minutes.")
     add_data_arguments(p, from_checkpoint=False)
     m = p.add_argument_group("model")
-    m.add_argument("--arch", type=arch_name, help=f"vgg11, vgg13, vgg16, vgg19 or A-E (default {s.arch})")
-    m.add_argument("--width", type=positive_float, metavar="W", help=f"multiplier on the paper's conv channels (default {s.width})")
-    m.add_argument("--fc-width", type=positive_int, metavar="N", help=f"width of fc6 and fc7 (default {s.fc_width})")
-    m.add_argument("--dropout", type=probability, metavar="P", help=f"dropout after fc6/fc7 (default {s.dropout})")
+    m.add_argument("--arch", type=arch_name, help=f"vgg11, vgg13, vgg16c, vgg16, vgg19 or A-E (default {s['arch']})")
+    m.add_argument("--width", type=positive_float, metavar="W", help=f"multiplier on the paper's conv channels (default {s['width']})")
+    m.add_argument("--fc-width", type=positive_int, metavar="N", help=f"width of fc6 and fc7 (default {s['fc_width']})")
+    m.add_argument("--dropout", type=probability, metavar="P", help=f"dropout after fc6/fc7 (default {s['dropout']})")
     m.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default float32)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=positive_int, metavar="N", help=f"total epochs (default {d.epochs})")
@@ -131,26 +134,22 @@ def _dataset_defaults(name: str) -> dict:
     return {"shapes": {}, "cifar10": {"crop_pad": 4}, "mnist": {"crop_pad": 2, "flip": False}}[name]
 
 
-def _build(args: argparse.Namespace, meta: Mapping[str, Any] | None, data: tr.Dataset):
-    """The ModelSpec and TrainConfig: defaults < dataset defaults < checkpoint < explicit options."""
+def _build(args: argparse.Namespace, ckpt: tr.Checkpoint | None, data: tr.Dataset) -> tuple[VGGConfig, tr.TrainConfig]:
+    """The architecture and TrainConfig: defaults < dataset defaults < checkpoint < explicit options."""
     explicit_cfg = {k: getattr(args, k) for k in _CONFIG_ARGS + ("flip",) if getattr(args, k) is not None}
-    explicit_model = {k: getattr(args, a) for a, k in _MODEL_ARGS.items() if getattr(args, a) is not None}
-    if meta is not None:
-        spec = tr.ModelSpec.from_json(meta["model"])
-        theirs = spec.to_json()
-        diffs = [f"--{k.replace('_', '-')} {v} (checkpoint: {theirs[k]})" for k, v in explicit_model.items()
-                 if not (_same_arch(v, theirs) if k == "arch" else v == theirs[k])]
+    explicit_model = {k: getattr(args, k) for k in _MODEL_ARGS if getattr(args, k) is not None}
+    if ckpt is not None:
+        theirs = ckpt.config
+        diffs = [f"--{k.replace('_', '-')} {v} (checkpoint: {getattr(theirs, k)})" for k, v in explicit_model.items()
+                 if not (VGGConfig(arch=v).layers == theirs.layers if k == "arch" else v == getattr(theirs, k))]
+        if args.dtype is not None and args.dtype != ckpt.dtype:
+            diffs.append(f"--dtype {args.dtype} (checkpoint: {ckpt.dtype})")
         if diffs:
             raise UsageError(f"cannot resume with a different architecture: {', '.join(diffs)}")
-        base = dict(meta["train"])
+        arch, base = theirs, dict(ckpt.meta["train"])
     else:
-        seed = explicit_cfg.get("seed", DEFAULT_CONFIG.seed)
-        spec_kw = {**explicit_model, "num_classes": data.num_classes, "input_size": data.preprocess.size,
-                   "in_channels": data.in_channels, "seed": seed}
-        spec_kw.setdefault("dtype", data.preprocess.dtype)
         try:
-            spec = tr.ModelSpec(**spec_kw)
-            spec.build()  # validates the architecture against the input size now, not mid-run
+            arch = tr.recipe_config(data, **explicit_model)  # validated now, not mid-run
         except (TypeError, ValueError) as e:
             raise UsageError(str(e)) from e
         base = {**dataclasses.asdict(DEFAULT_CONFIG), **_dataset_defaults(data.name)}
@@ -158,51 +157,49 @@ def _build(args: argparse.Namespace, meta: Mapping[str, Any] | None, data: tr.Da
         config = tr.TrainConfig(**{**base, **explicit_cfg})
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from e
-    return spec, config
-
-
-def _same_arch(value: str, theirs: Mapping[str, Any]) -> bool:
-    from ..configs import resolve_config
-
-    return [list(i) if isinstance(i, tuple) else i for i in resolve_config(value)[1]] == theirs["config"]
+    return arch, config
 
 
 def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the directory holding checkpoint.npz)")
-    meta = None
+    ckpt = None
     if args.out:
         ckpt_path = Path(args.out) / tr.CHECKPOINT_NAME
         if args.resume:
             try:
-                meta = tr.read_checkpoint(ckpt_path).meta
+                ckpt = tr.read_checkpoint(ckpt_path)
             except (OSError, ValueError) as e:
                 raise UsageError(str(e)) from e
-            if "train" not in meta:
+            if "train" not in ckpt.meta:
                 raise UsageError(f"{ckpt_path} holds weights only; it cannot resume training")
         elif ckpt_path.exists():
             raise UsageError(f"{ckpt_path} already exists; pass --resume to continue it or choose another --out")
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise UsageError(f"--out {args.out} exists and is not a directory")
-    dtype = meta["model"]["dtype"] if meta is not None else (args.dtype or "float32")
-    data = load_data(args, meta, dtype)
-    spec, config = _build(args, meta, data)
-    model = spec.build()
+    dtype = ckpt.dtype if ckpt is not None else (args.dtype or "float32")
+    data = load_data(args, ckpt.meta if ckpt is not None else None, dtype)
+    arch, config = _build(args, ckpt, data)
+    model = VGG(arch, dtype=dtype, seed=config.seed)
     print(f"{data.name}: {len(data.x_train):,} training, {len(data.x_val):,} validation images, "
-          f"{data.num_classes} classes; model {spec.describe()}, {model.num_params:,} parameters")
+          f"{data.num_classes} classes; model {arch.describe()}, {dtype}, {model.num_params:,} parameters")
     print(f"{config.optimizer} lr {config.lr:g} ({config.schedule} schedule), batch {config.batch_size}, "
           f"{config.epochs} epochs, weight decay {config.weight_decay:g}, flips {'on' if config.flip else 'off'}, "
           f"crops {'pad ' + str(config.crop_pad) if config.crop_pad else 'off'}, seed {config.seed}", flush=True)
     try:
         with thread_limit(args.threads):
             trainer = tr.Trainer(model, data, config, args.out)
-            if meta is not None:
-                trainer.restore(tr.read_checkpoint(Path(args.out) / tr.CHECKPOINT_NAME))
+            if ckpt is not None:
+                trainer.restore(ckpt)
                 if trainer.epoch >= config.epochs:
                     print(f"the checkpoint already has {trainer.epoch} epochs; raise --epochs to train more")
                     return 0
                 print(f"resuming after epoch {trainer.epoch}")
-            result = trainer.fit(progress=args.progress, log=lambda line: print(line, flush=True))
+            progress = TrainProgress(args.progress, print_line=lambda line: print(line, flush=True))
+            try:
+                result = trainer.fit(callback=progress)
+            finally:
+                progress.close()
     except tr.TrainingDiverged as e:
         print(f"minivgg train: {e}", file=sys.stderr)
         return 1

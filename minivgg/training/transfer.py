@@ -180,12 +180,13 @@ class TransferResult:
 def transfer_experiment(seed: int = 0, *, source: Sequence[str] = SHAPE_CLASSES[:5],
                         target: Sequence[str] = SHAPE_CLASSES[5:], layer: str = FEATURE_LAYER,
                         n_source_train: int = 5_000, n_source_val: int = 1_000, n_target_train: int = 1_000,
-                        n_target_test: int = 1_000, epochs: int = 6, spec=None, config=None,
-                        log: Callable[[str], None] | None = None, progress: bool | None = None) -> TransferResult:
+                        n_target_test: int = 1_000, epochs: int = 6, arch=None, config=None,
+                        callback=None) -> TransferResult:
     """Train on ``source`` shape classes, then classify the held-out ``target`` classes with frozen features.
 
-    1. A VGG (default: ``minivgg train``'s default architecture) is trained on
-       the source classes only (:func:`minivgg.training.trainer.train`).
+    1. A VGG (``arch``, a :class:`~minivgg.configs.VGGConfig`; default:
+       ``minivgg train``'s recipe network) is trained on the source classes
+       only (:func:`minivgg.training.trainer.train`, reporting to ``callback``).
     2. Target-class images (a different data seed, never seen in training)
        go through the frozen network; ``layer`` activations are the features.
     3. :func:`fit_softmax` on ``n_target_train`` target images; accuracy on
@@ -193,16 +194,16 @@ def transfer_experiment(seed: int = 0, *, source: Sequence[str] = SHAPE_CLASSES[
        and on the features of the untrained network (the same seed's
        initial weights) as baselines.
     """
-    from . import trainer as tr  # train imports evaluate; import lazily to keep the floors simple
+    from . import config as cfg, datasets, trainer  # trainer imports this package's evaluate: import when used
 
     start = time.perf_counter()
-    src = tr.load_dataset("shapes", n_train=n_source_train, n_val=n_source_val, data_seed=seed, classes=source)
-    config = config or tr.TrainConfig(epochs=epochs, seed=seed)
-    spec = spec or tr.ModelSpec(num_classes=len(source), seed=config.seed)
-    untrained = spec.build()
-    result = tr.train(src, config, spec=spec, log=log, progress=progress)
+    src = datasets.load_dataset("shapes", n_train=n_source_train, n_val=n_source_val, data_seed=seed, classes=source)
+    config = config or cfg.TrainConfig(epochs=epochs, seed=seed)
+    arch = arch or cfg.recipe_config(src)
+    untrained = VGG(arch, dtype=src.preprocess.dtype, seed=config.seed)
+    result = trainer.train(src, config, arch=arch, callback=callback)
     model = result.model
-    tgt = tr.load_dataset("shapes", n_train=n_target_train, n_val=n_target_test, data_seed=seed + 1000, classes=target)
+    tgt = datasets.load_dataset("shapes", n_train=n_target_train, n_val=n_target_test, data_seed=seed + 1000, classes=target)
     pre = src.preprocess  # the network sees every image as it saw its training data
     x_tr, y_tr, x_te, y_te = tgt.x_train, tgt.y_train, tgt.x_val, tgt.y_val
 

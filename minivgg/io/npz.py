@@ -1,0 +1,236 @@
+"""minivgg's own file: one ``.npz`` layout for weights and for training checkpoints.
+
+Every file minivgg writes (``minivgg convert``, ``minivgg train``'s
+``checkpoint.npz``) has this layout, so every command that takes weights
+also takes a training checkpoint. It is read with ``allow_pickle=False``:
+nothing in it can run code.
+
+=====================  ==========================================================
+entry                  content
+=====================  ==========================================================
+``__minivgg__``        0-d unicode array holding JSON: ``{"format": 2, "config":
+                       VGGConfig.to_dict(), "dtype": "float32", "meta": {...}}``.
+                       ``meta`` is ``{}`` for plain weights; a training
+                       checkpoint keeps its run state there (training settings,
+                       preprocessing, data, epoch, history, generator states).
+``param.<name>``       every parameter under the lecture's names (``param.conv1_1.w``)
+``optim.<key>``        optimiser state (training checkpoints only)
+``sched.<key>``        learning-rate schedule state (training checkpoints only)
+=====================  ==========================================================
+
+Older files still load: weights written with ``__arch__`` + bare parameter
+names (format 1 of the weights writer), and training checkpoints written with
+a ``meta`` entry holding ``"format": 1`` and a ``"model"`` record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..configs import VGGConfig
+from .architecture import check_fit
+from .files import CheckpointError, atomic_write
+
+FORMAT_VERSION = 2
+HEADER = "__minivgg__"
+#: Prefixes of the array groups after the header.
+GROUPS = ("param", "optim", "sched")
+_OLD_WEIGHTS_HEADER, _OLD_CHECKPOINT_HEADER = "__arch__", "meta"
+
+
+@dataclass
+class MinivggFile:
+    """A minivgg ``.npz`` read back.
+
+    Attributes
+    ----------
+    path : Path
+    config : VGGConfig
+        The architecture the parameters belong to (already checked against them).
+    params : dict
+        ``{"conv1_1.w": (F, C, 3, 3), ..., "fc8.b": (num_classes,)}``.
+    meta : dict
+        Run state of a training checkpoint; ``{}`` for plain weights.
+    optim, sched : dict
+        Optimiser and schedule ``state_dict`` arrays (empty for plain weights).
+    """
+
+    path: Path
+    config: VGGConfig
+    params: dict
+    meta: dict = field(default_factory=dict)
+    optim: dict = field(default_factory=dict)
+    sched: dict = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> str:
+        """The parameters' dtype name (``float32`` unless the file was written from a float64 model)."""
+        first = next(iter(self.params.values()), None)
+        return first.dtype.name if first is not None else "float32"
+
+    @property
+    def is_checkpoint(self) -> bool:
+        """True for a training checkpoint (it carries run state), False for plain weights."""
+        return bool(self.meta)
+
+
+def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[str, np.ndarray], *,
+                  meta: Mapping[str, Any] | None = None, optim: Mapping[str, Any] | None = None,
+                  sched: Mapping[str, Any] | None = None) -> Path:
+    """Write a minivgg ``.npz`` atomically (temp file beside ``path``, then rename).
+
+    Parameters
+    ----------
+    config : VGGConfig
+        Stored as JSON; every parameter's name and shape is checked against it first.
+    params : mapping
+        ``{"conv1_1.w": ..., "fc8.b": ...}``; numeric and finite (a NaN weight is refused).
+    meta, optim, sched : mapping, optional
+        A training checkpoint's JSON run state and its optimiser/schedule arrays.
+
+    Raises
+    ------
+    ValueError
+        Wrong suffix, parameters that do not fit ``config``, non-finite values,
+        ``meta`` that is not JSON (NaN included).
+    TypeError
+        A non-numeric parameter.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise ValueError(f"{path}: minivgg files are written as .npz, got suffix {path.suffix or 'none'!r}")
+    if not isinstance(config, VGGConfig):
+        raise TypeError(f"{path}: config must be a VGGConfig, got {type(config).__name__}")
+    check_fit(params, config, str(path))
+    arrays: dict[str, np.ndarray] = {}
+    for k, v in params.items():
+        v = np.asarray(v)
+        if v.dtype.kind not in "fiu":
+            raise TypeError(f"{path}: parameter {k} has non-numeric dtype {v.dtype}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{path}: parameter {k} is not finite; refusing to write it")
+        arrays[f"param.{k}"] = v
+    for prefix, group in (("optim", optim), ("sched", sched)):
+        for k, v in (group or {}).items():
+            arrays[f"{prefix}.{k}"] = np.asarray(v)
+    dtype = next(iter(arrays.values())).dtype.name if arrays else "float32"
+    header = {"format": FORMAT_VERSION, "config": config.to_dict(), "dtype": dtype, "meta": dict(meta or {})}
+    try:
+        text = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the run state is not plain JSON ({exc})") from None
+    arrays[HEADER] = np.array(text)  # 0-d unicode: loads without pickle
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def read_minivgg(path: str | os.PathLike) -> MinivggFile:
+    """Read any minivgg ``.npz`` (this layout, or either older one); names and shapes are checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a file.
+    CheckpointError
+        Not an npz archive, no minivgg header, unknown format, parameters that
+        do not fit the stored architecture.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{source} does not exist" if not path.exists() else f"{source} is not a file")
+    if not zipfile.is_zipfile(path):  # say so before numpy guesses "pickle" and suggests allow_pickle
+        raise CheckpointError(f"{source}: not a readable minivgg .npz (not a zip archive)")
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{source}: holds a single array, not a minivgg .npz archive")
+        with z:
+            arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{source}: not a readable minivgg .npz ({type(exc).__name__}: {exc})") from None
+    if HEADER in arrays:
+        out = _read_current(arrays, path)
+    elif _OLD_WEIGHTS_HEADER in arrays:
+        out = _read_old_weights(arrays, path)
+    elif _OLD_CHECKPOINT_HEADER in arrays:
+        out = _read_old_checkpoint(arrays, path)
+    else:
+        raise CheckpointError(f"{source}: no {HEADER} record; not a minivgg file (arrays: {sorted(arrays)[:6]})")
+    check_fit(out.params, out.config, source)
+    return out
+
+
+def _json_entry(arrays: dict, key: str, source: str) -> Any:
+    entry = arrays.pop(key)
+    if entry.dtype.kind != "U" or entry.ndim != 0:
+        raise CheckpointError(f"{source}: {key} must be a 0-d text entry, got {entry.dtype} {entry.shape}")
+    try:
+        return json.loads(str(entry[()]))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{source}: {key} is not valid JSON ({exc})") from None
+
+
+def _config(record: Any, source: str) -> VGGConfig:
+    try:
+        return VGGConfig.from_dict(record, source)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _grouped(arrays: dict, source: str) -> dict[str, dict]:
+    groups: dict[str, dict] = {g: {} for g in GROUPS}
+    for k, v in arrays.items():
+        prefix, _, rest = k.partition(".")
+        if prefix not in groups or not rest:
+            raise CheckpointError(f"{source}: unexpected entry {k!r}; a minivgg file holds "
+                                  f"{', '.join(g + '.<name>' for g in GROUPS)}")
+        groups[prefix][rest] = v
+    return groups
+
+
+def _read_current(arrays: dict, path: Path) -> MinivggFile:
+    source = str(path)
+    header = _json_entry(arrays, HEADER, source)
+    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION or "config" not in header:
+        found = header.get("format") if isinstance(header, dict) else header
+        raise CheckpointError(f"{source}: minivgg file format {found!r}; this minivgg reads {FORMAT_VERSION}")
+    meta = header.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{source}: meta must be a JSON object, got {type(meta).__name__}")
+    g = _grouped(arrays, source)
+    return MinivggFile(path, _config(header["config"], source), g["param"], meta, g["optim"], g["sched"])
+
+
+def _read_old_weights(arrays: dict, path: Path) -> MinivggFile:
+    """Format 1 of the weights writer: ``__arch__`` JSON, ``__minivgg_format__`` and bare parameter names."""
+    source = str(path)
+    record = _json_entry(arrays, _OLD_WEIGHTS_HEADER, source)
+    version = arrays.pop("__minivgg_format__", np.array(1))
+    if int(version) != 1:
+        raise CheckpointError(f"{source}: minivgg weights format {int(version)}; this minivgg reads 1 and "
+                              f"{FORMAT_VERSION}")
+    params = {k: v for k, v in arrays.items() if not k.startswith("__")}
+    return MinivggFile(path, _config(record, source), params)
+
+
+def _read_old_checkpoint(arrays: dict, path: Path) -> MinivggFile:
+    """Format 1 of the trainer: ``meta`` JSON with ``"format": 1`` and ``"model"``, then prefixed arrays."""
+    source = str(path)
+    meta = _json_entry(arrays, _OLD_CHECKPOINT_HEADER, source)
+    if not isinstance(meta, dict) or meta.get("format") != 1 or "model" not in meta:
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise CheckpointError(f"{source}: unsupported checkpoint format {found!r}")
+    meta = dict(meta)
+    meta.pop("format")
+    config = _config(meta.pop("model"), source)
+    g = _grouped(arrays, source)
+    return MinivggFile(path, config, g["param"], meta, g["optim"], g["sched"])
