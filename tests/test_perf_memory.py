@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minivgg import VGG, ops
-from minivgg.bench import runners as bench
+from minivgg import bench
 from minivgg.kernels import _parallel as threads
 from minivgg.cli import main as cli_main
 from minivgg.ops import conv as conv_mod
@@ -250,7 +250,7 @@ def test_bench_run_validates_before_doing_any_work():
 
 
 def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
-    from minivgg.bench import runners as bench
+    from minivgg.bench import timing
 
     clock = [0.0]
     calls = []
@@ -261,8 +261,8 @@ def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
             clock[0] += cost
         return fn
 
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
-    ta, tb, ratio = bench.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    ta, tb, ratio = timing.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
     assert ta.runs == [2.0] * 4 and tb.runs == [1.0] * 4
     assert ratio == 2.0
