@@ -9,7 +9,7 @@ Prints the tables of ``minivgg bench`` for each thread count plus the start-up
 cost (import and first forward, measured in fresh processes), and the verdict
 on each target as a ratio. ``--results`` also writes the text to a Markdown
 file (atomically). Nothing here changes the process's thread settings for good:
-:func:`minivgg.bench.runners.run` restores them.
+:func:`minivgg.bench.run` restores them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from minivgg.bench import runners as bench
-from minivgg.kernels import _parallel as threads# noqa: E402
+import numpy as np  # noqa: E402
+
+from minivgg import VGG, bench  # noqa: E402
+from minivgg.analysis.verify import measure_memory  # noqa: E402
+from minivgg.kernels import _parallel as threads  # noqa: E402
 
 
 def verdict(res: dict) -> list[str]:
@@ -76,8 +79,10 @@ def main(argv=None) -> int:
     counts = list(dict.fromkeys(cores if t.strip() == "all" else int(t) for t in args.threads.split(",")))
     texts, results = [], []
     for i, n in enumerate(counts):
+        with threads.limit_threads(n):  # the memory figure of the thread count the timings use
+            memory = measure_memory(VGG(args.model, dtype=np.float32), batch=1)
         res = bench.run(args.model, batch=1, train_batch=2, num_threads=n, repeats=args.repeats,
-                        warmup=args.warmup, startup=(n == cores))
+                        warmup=args.warmup, startup=(n == cores), memory=memory)
         results.append(res)
         text = bench.format_report(res) + "\n\nVerdict (" + f"{n} thread{'s' if n > 1 else ''}):\n  " + \
             "\n  ".join(verdict(res))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minivgg import VGG, ops
-from minivgg.bench import runners as bench
+from minivgg import bench
 from minivgg.kernels import _parallel as threads
 from minivgg.cli import main as cli_main
 from minivgg.ops import conv as conv_mod
@@ -243,14 +243,31 @@ def test_bench_cli_bad_input_exits_2(argv, message, capsys):
 
 def test_bench_run_validates_before_doing_any_work():
     before = _settings()
-    for kwargs in ({"arch": "resnet"}, {"batch": 0}, {"num_threads": 0}, {"parts": ("model", "gpu")}):
+    for kwargs in ({"arch": "resnet"}, {"batch": 0}, {"num_threads": 0}, {"parts": ("model", "gpu")},
+                   {"parts": ("memory",)}, {"memory": {"kept_bytes": 1}}, {"memory": {"inference_peak_bytes": 1.5}}):
         with pytest.raises(ValueError):
             bench.run(**kwargs)
     assert _settings() == before
 
 
+def test_bench_memory_section_sets_measure_memory_against_the_bound():
+    from minivgg.analysis.verify import measure_memory
+    from minivgg.bench import runners
+
+    model = _small_vgg()
+    measured = measure_memory(model, 1)
+    record = runners._memory_record(model, measured)
+    bound = bench.memory_bound(model, 1)
+    assert record["peak_bytes"] == measured["inference_peak_bytes"] > 0
+    assert record["bound_bytes"] == 3 * bound["largest_activation_bytes"] + bound["max_workspace_bytes"]
+    assert record["ratio_to_bound"] == record["peak_bytes"] / record["bound_bytes"]
+    res = {"arch": "vgg16", "machine": bench.machine_info(1), "sgemm": {"gflops": 100.0},
+           "sgemm_end": {"gflops": 100.0}, "memory": record}
+    assert "of the bound" in bench.format_report(res)
+
+
 def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
-    from minivgg.bench import runners as bench
+    from minivgg.bench import timing
 
     clock = [0.0]
     calls = []
@@ -261,8 +278,8 @@ def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
             clock[0] += cost
         return fn
 
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
-    ta, tb, ratio = bench.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    ta, tb, ratio = timing.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
     assert ta.runs == [2.0] * 4 and tb.runs == [1.0] * 4
     assert ratio == 2.0

@@ -1,7 +1,10 @@
 """``minivgg bench``: time minivgg on this CPU, as ratios to its sgemm rate and to PyTorch.
 
-Argument parsing and printing only; the runners and formatters are in
-:mod:`minivgg.bench.runners`.
+Argument parsing, printing and the progress bar only; the runners and
+formatters are in :mod:`minivgg.bench`. The memory part is measured by
+:func:`minivgg.analysis.verify.measure_memory` (bench and analysis are sibling
+tools and do not import each other, so this command hands one's result to the
+other).
 """
 
 from __future__ import annotations
@@ -78,14 +81,52 @@ def _check_args(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
     return name, _thread_counts(args.threads, available_cores()), parts
 
 
+class _Progress:
+    """A tqdm bar fed by :func:`minivgg.bench.run`'s ``progress(step, done, total)`` callback."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if self.bar is None:  # disable=None: no bar when stderr is not a terminal (logs, pipes)
+            self.bar = tqdm(total=total, desc=self.label, unit="step", leave=False, disable=None)
+        self.bar.set_postfix_str(step)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _measure_memory(arch: str, num_threads: int) -> dict:
+    """Inference peak of a float32 ``arch`` at batch 1, under the thread count the timings use."""
+    import numpy as np
+
+    from ..analysis.verify import measure_memory
+    from ..kernels._parallel import limit_threads
+    from ..vgg import VGG
+
+    with limit_threads(num_threads):
+        return measure_memory(VGG(arch, dtype=np.float32), batch=1)
+
+
 def run(args: argparse.Namespace) -> int:
     arch, counts, parts = _check_args(args)
-    from ..bench import runners as bench
+    from .. import bench
 
+    timed = [p for p in parts if p != "memory"]
     results = []
     for n in counts:
-        res = bench.run(arch, batch=args.batch, train_batch=args.train_batch, num_threads=n, repeats=args.repeats,
-                        warmup=args.warmup, use_torch=not args.no_torch, parts=parts, startup=args.startup)
+        memory = _measure_memory(arch, n) if "memory" in parts else None
+        with _Progress(f"bench {arch}, {n} thread{'s' if n > 1 else ''}") as progress:
+            res = bench.run(arch, batch=args.batch, train_batch=args.train_batch, num_threads=n,
+                            repeats=args.repeats, warmup=args.warmup, use_torch=not args.no_torch, parts=timed,
+                            startup=args.startup, memory=memory, progress=progress)
         results.append(res)
         if not args.json:
             print(bench.format_report(res), flush=True)

@@ -1,0 +1,62 @@
+"""What ran the benchmark: the CPU, the BLAS behind NumPy, library versions, and the sgemm rate.
+
+A GFLOP/s figure means little without the machine it came from, so every
+result records it. :func:`sgemm_rate` is the yardstick of every "% sgemm"
+figure: float32 matrix multiplication through the same BLAS minivgg's im2col
+path calls, timed in the same run, which is the practical ceiling of dense
+arithmetic on this CPU with this thread count.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+
+import numpy as np
+
+from ..kernels import _parallel as threads
+from .timing import gflops, measure
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(num_threads: int) -> dict:
+    """CPU, cores, thread count, BLAS kernel (threadpoolctl) and library versions."""
+    import numba
+
+    blas = [{k: d.get(k) for k in ("internal_api", "architecture", "num_threads", "version", "threading_layer")}
+            for d in threads.blas_info()]
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu_model(), "cores": threads.available_cores(), "threads": num_threads,
+        "blas": blas, "python": platform.python_version(), "numpy": np.__version__,
+        "numba": numba.__version__, "torch": torch_version,
+        "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ},
+    }
+
+
+def sgemm_rate(n: int = 2048, repeats: int = 5, warmup: int = 1) -> dict:
+    """float32 ``(n, n) @ (n, n)`` through NumPy's BLAS: the practical ceiling, in GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    t = measure(lambda: np.matmul(a, b, out=c), repeats, warmup)
+    return {"n": n, "timing": t.to_dict(), "gflops": gflops(n ** 3, t.median)}
