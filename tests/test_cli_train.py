@@ -143,3 +143,32 @@ def test_wrong_image_size_for_the_checkpoint_exits_2(trained, tmp_path, capsys):
     code = main(["evaluate", str(trained[0] / "checkpoint.npz"), "--data", "mnist", "--data-dir", str(tmp_path),
                  "--n-val", "2"])
     assert code == 2 and "3-channel" in capsys.readouterr().err
+
+
+def test_a_training_checkpoint_is_a_weights_file_for_every_command(trained, tmp_path, capsys):
+    """One minivgg file format: ``train``'s checkpoint works with predict, convert, evaluate and features."""
+    ckpt = trained[0] / "checkpoint.npz"
+    converted = tmp_path / "weights.npz"
+    assert main(["convert", str(ckpt), str(converted)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    model, _ = tr.model_from_checkpoint(ckpt)
+    weights = tr.read_checkpoint(converted)
+    assert weights.config == model.config and not weights.is_checkpoint  # plain weights: no run state
+    assert all(np.array_equal(weights.params[k], v) for k, v in model.params.items())
+    pil = pytest.importorskip("PIL.Image")
+    image = tmp_path / "shape.png"
+    pil.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(image)
+    assert main(["predict", str(image), "--weights", str(ckpt), "--top", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["evaluate", str(ckpt)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["features", str(ckpt), "--out", str(tmp_path / "f.npz")]) == 0
+    # negative control: a file that is not minivgg's is refused by each of them, on one line
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.zeros(3))
+    for args in (["convert", str(foreign), str(tmp_path / "x.npz")],
+                 ["predict", str(image), "--weights", str(foreign)],
+                 ["evaluate", str(foreign)], ["features", str(foreign), "--out", str(tmp_path / "g.npz")]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert "no __minivgg__ record" in err and "\n" not in err, (args, err)
