@@ -1,4 +1,4 @@
-"""VGG-16 on this CPU: every ratio the performance issue asks for, measured in one run.
+"""VGG-16 on this CPU: minivgg against PyTorch and the machine's sgemm rate, as ratios measured in one run.
 
 Usage::
 

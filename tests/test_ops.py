@@ -72,15 +72,18 @@ def test_conv_naive_against_hand_computed_values():
 
 
 def test_conv_workspace_chunking_gives_same_answer(monkeypatch):
-    from minivgg.ops import conv as conv_mod
+    from minivgg.ops.conv import im2col as im2col_mod
 
     x, wt, b = _conv_inputs(5, 3, 6, 6, 4, 3)
     full, cache = ops.conv2d_forward(x, wt, b, algo="im2col")
     dout = RNG.standard_normal(full.shape)
     grads = ops.conv2d_backward(dout, cache)
-    # a workspace of one image's columns forces 5 chunks
-    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 27 * 36 * 8)
+    # a workspace of one image's columns forces 5 chunks (counted: the check cannot pass unchunked)
+    monkeypatch.setattr(im2col_mod, "WORKSPACE_BYTES", 27 * 36 * 8)
+    real, chunks = im2col_mod._im2col, []
+    monkeypatch.setattr(im2col_mod, "_im2col", lambda xb, *a: (chunks.append(len(xb)), real(xb, *a)))
     chunked, cache2 = ops.conv2d_forward(x, wt, b, algo="im2col")
+    assert chunks == [1, 1, 1, 1, 1]
     assert np.max(np.abs(full - chunked)) < 1e-12
     for g1, g2 in zip(grads, ops.conv2d_backward(dout, cache2)):
         assert np.max(np.abs(g1 - g2)) < 1e-12

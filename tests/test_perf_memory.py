@@ -15,6 +15,7 @@ from minivgg import bench
 from minivgg.kernels import _parallel as threads
 from minivgg.cli import main as cli_main
 from minivgg.ops import conv as conv_mod
+from minivgg.ops.conv import im2col as im2col_mod
 from minivgg.ops.conv import winograd as wmod
 
 RNG = np.random.default_rng(7)
@@ -97,7 +98,7 @@ def test_training_batch_builds_im2col_columns_in_chunks(monkeypatch):
     x = RNG.standard_normal((n, c, h, w))
     wt, b = RNG.standard_normal((f, c, 3, 3)), RNG.standard_normal(f)
     one_image = c * 9 * h * w * 8
-    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2 * one_image)       # 2 images per chunk
+    monkeypatch.setattr(im2col_mod, "WORKSPACE_BYTES", 2 * one_image)       # 2 images per chunk
     out, cache = ops.conv2d_forward(x, wt, b, algo="im2col")
     dout = RNG.standard_normal(out.shape)
     peak_f, _ = _peak_above_baseline(lambda: ops.conv2d_forward(x, wt, b, algo="im2col"))
@@ -105,7 +106,7 @@ def test_training_batch_builds_im2col_columns_in_chunks(monkeypatch):
     assert peak_f <= out.nbytes + 2 * one_image + SLACK
     assert peak_b <= x.nbytes + 2 * one_image + SLACK                     # dx + one chunk of columns
     # negative control: without the bound the same call holds all six images' columns at once
-    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2**40)
+    monkeypatch.setattr(im2col_mod, "WORKSPACE_BYTES", 2**40)
     peak_all, _ = _peak_above_baseline(lambda: ops.conv2d_forward(x, wt, b, algo="im2col"))
     assert peak_all > out.nbytes + 2 * one_image + SLACK
 

@@ -7,8 +7,8 @@ filters or image rows) into :func:`num_threads` slices and run the slices on a
 small shared :class:`~concurrent.futures.ThreadPoolExecutor`; ``nogil`` lets
 the slices run truly in parallel. Why not ``numba.njit(parallel=True)``? A
 parallel kernel cannot be cached reliably, so every fresh process would pay its
-compilation again (seconds for the handful of kernels minivgg has), and the
-issue's budget for the first forward pass of a fresh process is 2 s.
+compilation again (seconds for the handful of kernels minivgg has), while a
+user's first forward pass in a fresh process should cost well under 2 s.
 
 The GEMMs run in NumPy's BLAS (OpenBLAS), which has its own thread pool.
 :func:`limit_threads` sets both -- and Numba's, should anything use it -- and

@@ -81,11 +81,6 @@ def im2col_channels(x, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, cols):  # 
                             cols[n, row, base + xo] = 0
 
 
-@numba.njit(cache=True, nogil=True)
-def im2col(x, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - compiled
-    """Fill ``cols`` (N, C*KH*KW, H_out*W_out) from ``x`` (N, C, H, W); zeros where padded."""
-    im2col_channels(x, 0, x.shape[1], kh, kw, stride, pad, h_out, w_out, cols)
-
 
 @numba.njit(cache=True, nogil=True)
 def col2im_channels(cols, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, dx):  # pragma: no cover - compiled
@@ -109,12 +104,3 @@ def col2im_channels(cols, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, dx):  #
                         else:
                             for xo in range(lo, hi):
                                 dx[n, c, src_y, xo * stride + off] += cols[n, row, base + xo]
-
-
-@numba.njit(cache=True, nogil=True)
-def col2im(cols, kh, kw, stride, pad, h_out, w_out, dx):  # pragma: no cover - compiled
-    """Add ``cols`` (N, C*KH*KW, H_out*W_out) back into ``dx`` (N, C, H, W); padding dropped.
-
-    ``dx`` must be zeroed (or hold a gradient to accumulate onto) by the caller.
-    """
-    col2im_channels(cols, 0, dx.shape[1], kh, kw, stride, pad, h_out, w_out, dx)

@@ -83,11 +83,6 @@ def maxpool_forward_channels(x, c_lo, c_hi, size, stride, out, argmax):  # pragm
                     argmax[n, c, y, xo] = best_k
 
 
-@numba.njit(cache=True, nogil=True)
-def maxpool_forward(x, size, stride, out, argmax):  # pragma: no cover - compiled
-    """Fill ``out`` and ``argmax`` (N, C, H_out, W_out) from ``x`` (N, C, H, W)."""
-    maxpool_forward_channels(x, 0, x.shape[1], size, stride, out, argmax)
-
 
 @numba.njit(cache=True, nogil=True)
 def maxpool_backward_channels(dout, argmax, c_lo, c_hi, size, stride, dx):  # pragma: no cover - compiled
@@ -101,9 +96,3 @@ def maxpool_backward_channels(dout, argmax, c_lo, c_hi, size, stride, dx):  # pr
                     i = k // size
                     j = k - i * size
                     dx[n, c, y * stride + i, xo * stride + j] += dout[n, c, y, xo]
-
-
-@numba.njit(cache=True, nogil=True)
-def maxpool_backward(dout, argmax, size, stride, dx):  # pragma: no cover - compiled
-    """Add ``dout`` into ``dx`` at the arg-max of each window; ``dx`` zeroed by the caller."""
-    maxpool_backward_channels(dout, argmax, 0, dout.shape[1], size, stride, dx)

@@ -26,10 +26,11 @@ backward is twice that (one product for ``dw``, one for ``dx``).
 
 Three algorithms with the same signature (``algo=``):
 
-* ``"naive"`` -- the loops above, written to be read. Use it on small shapes
+* ``"naive"`` -- the loops above, written to be read (:mod:`minivgg.ops.conv.naive`). Use it on small shapes
   and as the reference the fast paths are tested against.
 * ``"im2col"`` -- unroll the windows into a column matrix (Numba kernel in
-  :mod:`minivgg.kernels.im2col`) and do one BLAS GEMM per image:
+  :mod:`minivgg.kernels.im2col`) and do one BLAS GEMM per image
+  (:mod:`minivgg.ops.conv.im2col`):
   ``out[n] = w.reshape(F, C*KH*KW) @ cols[n]``. Backward recomputes the columns
   (the cache keeps only ``x``) and uses ``dw += dout[n] @ cols[n].T`` and
   ``col2im(w.T @ dout[n])``. Columns are built for at most
@@ -50,16 +51,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ...kernels import _parallel as threads
-from ...kernels.im2col import col2im_channels, im2col_channels
-from . import winograd as _winograd
 from .._validate import check_float_array, check_positive_int, check_same_dtype
-
-#: Upper bound on the im2col column buffer, in bytes. One image's columns are
-#: always allowed even if larger (VGG-16 conv1_2 at 224x224: 576 x 50176 floats
-#: = 110 MiB in float32).
-WORKSPACE_BYTES = 256 * 2**20
-
+from . import winograd as _winograd
+from .im2col import WORKSPACE_BYTES, im2col_backward, im2col_forward, images_per_chunk, is_pointwise
+from .naive import conv_output_size, naive_backward, naive_forward
 
 class Conv2dCache(NamedTuple):
     """What :func:`conv2d_backward` needs: the input (not the columns) and the settings."""
@@ -69,11 +64,6 @@ class Conv2dCache(NamedTuple):
     stride: int
     pad: int
     algo: str
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
-    """``(size + 2*pad - kernel) // stride + 1`` -- floor division, as PyTorch."""
-    return (size + 2 * pad - kernel) // stride + 1
 
 
 def _check_conv_args(x, w, b, stride, pad, name):
@@ -100,131 +90,13 @@ def _check_conv_args(x, w, b, stride, pad, name):
     return stride, pad
 
 
-# ---------------------------------------------------------------------------
-# naive reference: the formula, loop by loop
-# ---------------------------------------------------------------------------
-
-def _naive_forward(x, w, b, stride, pad):
-    n_img, _, h, wd = x.shape
-    f_out, _, kh, kw = w.shape
-    ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2p, W+2p)
-    out = np.empty((n_img, f_out, ho, wo), dtype=x.dtype)
-    for n in range(n_img):
-        for f in range(f_out):
-            for y in range(ho):
-                for xo in range(wo):
-                    window = xp[n, :, y * stride:y * stride + kh, xo * stride:xo * stride + kw]  # (C, KH, KW)
-                    out[n, f, y, xo] = np.sum(window * w[f]) + b[f]
-    return out
-
-
-def _naive_backward(dout, x, w, stride, pad):
-    n_img, _, h, wd = x.shape
-    f_out, _, kh, kw = w.shape
-    _, _, ho, wo = dout.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
-    for n in range(n_img):
-        for f in range(f_out):
-            for y in range(ho):
-                for xo in range(wo):
-                    ys, xs = y * stride, xo * stride
-                    g = dout[n, f, y, xo]
-                    dw[f] += g * xp[n, :, ys:ys + kh, xs:xs + kw]
-                    dxp[n, :, ys:ys + kh, xs:xs + kw] += g * w[f]
-    dx = dxp[:, :, pad:pad + h, pad:pad + wd]
-    return np.ascontiguousarray(dx), dw
-
-
-# ---------------------------------------------------------------------------
-# im2col + GEMM
-# ---------------------------------------------------------------------------
-
-def _images_per_chunk(col_bytes_per_image: int) -> int:
-    return max(1, WORKSPACE_BYTES // max(1, col_bytes_per_image))
-
-
-#: A channel slice handed to another thread should move at least this many values.
-_MIN_VALUES_PER_THREAD = 32768
-
-
-def _im2col(x, kh, kw, stride, pad, ho, wo, cols):
-    """:func:`~minivgg.kernels.im2col.im2col` with the channels split over the threads."""
-    grain = max(1, _MIN_VALUES_PER_THREAD // max(1, x.shape[0] * kh * kw * ho * wo))
-    threads.parallel_for(lambda lo, hi: im2col_channels(x, lo, hi, kh, kw, stride, pad, ho, wo, cols),
-                         x.shape[1], grain)
-
-
-def _col2im(cols, kh, kw, stride, pad, ho, wo, dx):
-    """:func:`~minivgg.kernels.im2col.col2im` with the channels split over the threads."""
-    grain = max(1, _MIN_VALUES_PER_THREAD // max(1, dx.shape[0] * kh * kw * ho * wo))
-    threads.parallel_for(lambda lo, hi: col2im_channels(cols, lo, hi, kh, kw, stride, pad, ho, wo, dx),
-                         dx.shape[1], grain)
-
-
-def _is_pointwise(kh, kw, stride, pad) -> bool:
-    # a 1x1/s1/p0 conv (config C) is already a GEMM on x viewed as (C, H*W)
-    return kh == 1 and kw == 1 and stride == 1 and pad == 0
-
-
-def _im2col_forward(x, w, b, stride, pad):
-    n_img, c, h, wd = x.shape
-    f_out, _, kh, kw = w.shape
-    ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
-    k, hw = c * kh * kw, ho * wo
-    w2 = w.reshape(f_out, k)                       # (F, C*KH*KW)
-    out = np.empty((n_img, f_out, ho, wo), dtype=x.dtype)
-    out3 = out.reshape(n_img, f_out, hw)           # (N, F, H_out*W_out), a view
-    if _is_pointwise(kh, kw, stride, pad):
-        np.matmul(w2, x.reshape(n_img, c, h * wd), out=out3)
-    else:
-        chunk = min(n_img, _images_per_chunk(k * hw * x.itemsize))
-        cols = np.empty((chunk, k, hw), dtype=x.dtype)  # (chunk, C*KH*KW, H_out*W_out)
-        for n0 in range(0, n_img, chunk):
-            nb = min(chunk, n_img - n0)
-            _im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
-            threads.parallel_matmul(w2, cols[:nb], out3[n0:n0 + nb])  # one GEMM per image
-    out += b.reshape(1, f_out, 1, 1)
-    return out
-
-
-def _im2col_backward(dout, x, w, stride, pad):
-    n_img, c, h, wd = x.shape
-    f_out, _, kh, kw = w.shape
-    _, _, ho, wo = dout.shape
-    k, hw = c * kh * kw, ho * wo
-    w2 = w.reshape(f_out, k)                                   # (F, K)
-    dout3 = np.ascontiguousarray(dout).reshape(n_img, f_out, hw)  # (N, F, L)
-    dw2 = np.zeros((f_out, k), dtype=x.dtype)                  # (F, K)
-    if _is_pointwise(kh, kw, stride, pad):
-        x3 = x.reshape(n_img, c, hw)                           # (N, C, L)
-        for n in range(n_img):
-            dw2 += dout3[n] @ x3[n].T
-        dx = np.matmul(w2.T, dout3).reshape(x.shape)           # (N, C, H, W)
-        return dx, dw2.reshape(w.shape)
-    dx = np.zeros_like(x)
-    dw_part = np.empty_like(dw2)
-    chunk = min(n_img, _images_per_chunk(k * hw * x.itemsize))
-    cols = np.empty((chunk, k, hw), dtype=x.dtype)
-    for n0 in range(0, n_img, chunk):
-        nb = min(chunk, n_img - n0)
-        _im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, cols[:nb])
-        for i in range(nb):
-            dw2 += threads.parallel_matmul(dout3[n0 + i], cols[i].T, dw_part)  # (F, L) @ (L, K)
-        threads.parallel_matmul(w2.T, dout3[n0:n0 + nb], cols[:nb])  # dcols, reusing the buffer
-        _col2im(cols[:nb], kh, kw, stride, pad, ho, wo, dx[n0:n0 + nb])
-    return dx, dw2.reshape(w.shape)
-
-
 ForwardImpl = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], np.ndarray]
 BackwardImpl = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], tuple]
 
 #: name -> (forward(x, w, b, stride, pad), backward(dout, x, w, stride, pad) -> (dx, dw)).
 ALGORITHMS: dict[str, tuple[ForwardImpl, BackwardImpl]] = {
-    "naive": (_naive_forward, _naive_backward),
-    "im2col": (_im2col_forward, _im2col_backward),
+    "naive": (naive_forward, naive_backward),
+    "im2col": (im2col_forward, im2col_backward),
     "winograd": (_winograd.winograd_forward, _winograd.winograd_backward),
 }
 
@@ -279,10 +151,10 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
         return _winograd.forward_workspace_bytes(x_shape, w_shape, itemsize)
     if algo == "naive":
         return n * c * (h + 2 * pad) * (wd + 2 * pad) * itemsize
-    if _is_pointwise(kh, kw, stride, pad):
+    if is_pointwise(kh, kw, stride, pad):
         return 0
     per_image = c * kh * kw * ho * wo * itemsize
-    return min(n, _images_per_chunk(per_image)) * per_image
+    return min(n, images_per_chunk(per_image)) * per_image
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,

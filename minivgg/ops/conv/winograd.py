@@ -44,6 +44,7 @@ import numpy as np
 
 from ...kernels import _parallel as threads
 from ...kernels import winograd as _k
+from . import im2col as _im2col  # one workspace budget for every conv algorithm: _im2col.WORKSPACE_BYTES
 
 #: Each kernel slice should carry at least this many (channel x tile) units of
 #: work before it is worth handing to another thread.
@@ -93,13 +94,12 @@ def workspace_bytes_per_tile(c: int, f: int, itemsize: int) -> int:
 def block_tiles(c: int, f: int, itemsize: int, budget: int, total: int) -> int:
     """Tiles per block: as many as fit ``budget`` (at least 32, at most ``total``).
 
-    Never more than :data:`minivgg.ops.conv.WORKSPACE_BYTES` either, the
+    Never more than :data:`minivgg.ops.conv.im2col.WORKSPACE_BYTES` either, the
     workspace bound every conv algorithm honours.
     """
-    from . import WORKSPACE_BYTES  # one workspace budget for every conv algorithm
 
     per_tile = workspace_bytes_per_tile(c, f, itemsize)
-    return max(1, min(total, max(32, min(budget, WORKSPACE_BYTES) // per_tile)))
+    return max(1, min(total, max(32, min(budget, _im2col.WORKSPACE_BYTES) // per_tile)))
 
 
 def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthreads: int | None = None) -> int:
