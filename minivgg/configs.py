@@ -147,7 +147,7 @@ def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[Config
         if key.upper() in CONFIGS and len(key) == 1:
             return key.upper(), list(CONFIGS[key.upper()])
         known = ", ".join(list(ARCHS) + list(CONFIGS))
-        raise ValueError(f"unknown VGG architecture {config!r}; expected one of {known} or a custom list")
+        raise ValueError(f"unknown architecture {config!r}; expected a VGG name, one of {known}, or a custom list")
     items = list(config)
     if not items:
         raise ValueError("custom VGG config is empty; expected a list like [64, 'M', 128, 'M']")

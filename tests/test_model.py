@@ -193,7 +193,7 @@ def test_model_rejects_bad_labels_and_bad_construction():
         model.loss(RNG.standard_normal((2, 3, 32, 32)), np.array([0, 5]))
     with pytest.raises(ValueError, match="input_size 16 is too small for 5 max-pools; expected at least 32"):
         VGG("vgg16", input_size=16)
-    with pytest.raises(ValueError, match="unknown VGG architecture 'vgg17'"):
+    with pytest.raises(ValueError, match="unknown architecture 'vgg17'"):
         VGG("vgg17")
     with pytest.raises(TypeError, match="float32.*float64.*int32"):
         VGG("vgg11", input_size=32, width=0.1, dtype=np.int32)

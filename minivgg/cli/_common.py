@@ -8,17 +8,15 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..configs import ARCHS, CONFIGS
+from ..configs import resolve_config
 
 
 def arch_name(value: str) -> str:
-    """argparse type for an architecture name (``vgg16``, ``D``...): exit 2 on unknown names."""
-    key = value.strip()
-    if key.lower() in ARCHS:
-        return key.lower()
-    if len(key) == 1 and key.upper() in CONFIGS:
-        return key.upper()
-    raise argparse.ArgumentTypeError(f"unknown architecture {value!r}; choose from {', '.join(ARCHS)} or A-E")
+    """argparse type for an architecture name (``vgg16``, ``D``...) via the one name parser; exit 2 on unknown names."""
+    try:
+        return resolve_config(value)[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _number(value: str, cast, what: str, ok) -> int | float:
