@@ -61,7 +61,8 @@ from . import data as datamod
 from .evaluate import loss_and_accuracy
 from ..layers import Dropout
 from ..ops import softmax_cross_entropy
-from .optim import SGD, Adam, Optimizer, ReduceLROnPlateau, StepLR
+from .optim import SGD, Adam, Optimizer
+from .schedules import ReduceLROnPlateau, StepLR
 from ..vgg import VGG
 from ..io.files import CheckpointError, atomic_write
 
