@@ -109,7 +109,7 @@ def test_make_shapes_deterministic_and_prefix_stable(monkeypatch):
     big = make_shapes(2100, seed=7)
     assert np.array_equal(big[0][:120], a[0]) and np.array_equal(big[1][:120], a[1])
     # Rendering in other chunk sizes gives the same bits.
-    import minivgg.training.data as data_mod
+    import minivgg.training.data.shapes as data_mod
 
     monkeypatch.setattr(data_mod, "_RENDER_CHUNK", 7)
     rechunked = make_shapes(120, seed=7)

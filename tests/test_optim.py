@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg.training.optim import CHUNK, SGD, Adam, ReduceLROnPlateau, StepLR
+from minivgg.training.optim import CHUNK, SGD, Adam
+from minivgg.training.schedules import ReduceLROnPlateau, StepLR
 
 GRADS_1D = [1.0, 2.0, -1.0]  # the gradient sequence used for the scalar walk-throughs
 

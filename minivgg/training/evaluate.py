@@ -35,6 +35,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from ..ops import softmax, softmax_cross_entropy
+from .data import batch_slices
 
 __all__ = ["predict_proba", "loss_and_accuracy", "accuracy", "ensemble_proba", "EnsembleReport",
            "evaluate_ensemble", "format_ensemble_report"]
@@ -44,12 +45,6 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 class Classifier(Protocol):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray: ...
-
-
-def _check_batch_size(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    return int(batch_size)
 
 
 def _check_images(x: np.ndarray, fn: str) -> np.ndarray:
@@ -84,10 +79,9 @@ def predict_proba(model: Classifier, x: np.ndarray, *, transform: Transform | No
         Images per forward pass (bounds memory).
     """
     _check_images(x, "predict_proba")
-    batch_size = _check_batch_size(batch_size)
     out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+    for s in batch_slices(len(x), batch_size, "predict_proba"):
+        xb = x[s]
         xb = transform(xb) if transform is not None else xb
         p = softmax(model.forward(xb)).astype(np.float64)  # (B, K)
         if flip:
@@ -113,10 +107,9 @@ def loss_and_accuracy(model: Classifier, x: np.ndarray, y: np.ndarray, *, transf
     """Mean softmax cross-entropy and accuracy of ``model`` on ``(x, y)``, inference mode, in batches."""
     _check_images(x, "loss_and_accuracy")
     y = _check_labels(y, len(x), "loss_and_accuracy")
-    batch_size = _check_batch_size(batch_size)
     loss_sum, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+    for s in batch_slices(len(x), batch_size, "loss_and_accuracy"):
+        xb, yb = x[s], y[s]
         logits = model.forward(transform(xb) if transform is not None else xb)
         loss, _ = softmax_cross_entropy(logits, yb)
         loss_sum += loss * len(yb)

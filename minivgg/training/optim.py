@@ -1,16 +1,42 @@
-"""Optimisers and learning-rate schedules: how VGG was trained (paper §3.1).
+"""Optimisers: how VGG was trained (paper §3.1), the update rules written once.
 
 Simonyan & Zisserman (arXiv 1409.1556, §3.1 "Training") optimised the
 multinomial logistic loss with mini-batch gradient descent: batch 256,
 momentum 0.9, weight decay (L2 multiplier) 5e-4, dropout 0.5 on fc6/fc7, and a
 learning rate of 1e-2 that was "decreased by a factor of 10 when the validation
 set accuracy stopped improving" (three times in 74 epochs). This module gives
-those pieces (:class:`SGD`, :class:`ReduceLROnPlateau`), plus the usual
-alternatives from cs231n lecture 7 (Nesterov momentum, :class:`Adam`,
-:class:`StepLR`).
+the optimiser (:class:`SGD`), plus the usual alternatives from cs231n lecture 7
+(Nesterov momentum, :class:`Adam`); the learning-rate schedules, the paper's
+:class:`~minivgg.training.schedules.ReduceLROnPlateau` among them, live in
+:mod:`minivgg.training.schedules`.
 
-The update-rule contract
-------------------------
+The update rules
+----------------
+For a parameter ``w`` with gradient ``grad`` (``wd`` the weight decay, applied
+to decayed keys only; every state array starts at 0)::
+
+    g = grad + wd * w                          # the paper's L2 term (for Adam too: not AdamW)
+
+    # SGD, PyTorch's formulation: velocity v, momentum mu
+    v = mu * v + g                             # momentum > 0
+    d = g + mu * v   if nesterov               # look-ahead (Sutskever et al. 2013)
+    d = v            if not nesterov           # heavy ball
+    d = g            if mu == 0                # plain SGD
+    w -= lr * d
+
+    # Adam (Kingma & Ba 2015): t the step number, 1 on the first step
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    w -= lr * m_hat / (sqrt(v_hat) + eps)
+
+The SGD rule differs from cs231n's ``v = mu*v - lr*g; w += v`` only when ``lr``
+changes: here the velocity is lr-free, so a schedule does not rescale the
+momentum already accumulated.
+
+The contract
+------------
 Every optimiser here follows one contract (cs231n ``optim.py`` style)::
 
     opt = SGD(model.params, lr=1e-2, momentum=0.9)   # weight_decay=5e-4
@@ -26,10 +52,8 @@ Every optimiser here follows one contract (cs231n ``optim.py`` style)::
   ``grads`` is only read.
 * Per-parameter state (velocity, Adam moments) is kept in the parameter's dtype:
   float32 parameters stay float32, nothing is upcast.
-* Weight decay is the paper's L2 term, added to the gradient:
-  :math:`g \\leftarrow g + \\lambda w` (for Adam too: this is Adam with L2, not
-  AdamW). By default it applies to weights only, i.e. keys ``"w"`` or ending in
-  ``".w"`` (``conv1_1.w``, ``fc6.w``); biases are not decayed, as in common
+* Weight decay applies by default to weights only, i.e. keys ``"w"`` or ending
+  in ``".w"`` (``conv1_1.w``, ``fc6.w``); biases are not decayed, as in common
   practice (the paper does not say). ``decay_biases=True`` decays every key.
 * ``state_dict()`` returns a flat ``{str: ndarray | float | int}`` dict that
   ``np.savez`` stores without pickle; ``load_state_dict`` restores it so that a
@@ -43,81 +67,19 @@ a VGG forward/backward. Updates run over contiguous chunks of at most
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ReduceLROnPlateau", "CHUNK"]
+from ..ops._validate import check_keys, check_real, check_scalar, check_settings_match
+
+__all__ = ["Optimizer", "SGD", "Adam", "CHUNK", "StateDict"]
 
 #: Elements per update chunk: bounds temporaries to ~1 MB (float32) per array.
 CHUNK = 1 << 18
 
+#: A flat resume state: what ``np.savez`` stores without pickle.
 StateDict = dict[str, "np.ndarray | float | int"]
-
-
-# ----------------------------------------------------------------- helpers
-def _check_positive(value: Any, cls: str, what: str) -> float:
-    """Return ``value`` as float if it is a finite real > 0, else raise ValueError."""
-    v = _check_real(value, cls, what)
-    if not v > 0:
-        raise ValueError(f"{cls}: {what} must be > 0, got {value!r}")
-    return v
-
-
-def _check_real(value: Any, cls: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{cls}: {what} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{cls}: {what} must be finite, got {value!r}")
-    return v
-
-
-def _check_unit_interval(value: Any, cls: str, what: str) -> float:
-    """Return ``value`` as float if it lies in [0, 1), else raise ValueError."""
-    v = _check_real(value, cls, what)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"{cls}: {what} must be in [0, 1), got {value!r}")
-    return v
-
-
-def _check_int(value: Any, cls: str, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{cls}: {what} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _scalar(d: Mapping[str, Any], key: str, kind: type, owner: str) -> Any:
-    """Read ``d[key]`` as a Python float/int (accepting the 0-d arrays ``np.load`` returns)."""
-    arr = np.asarray(d[key])
-    if arr.ndim != 0 or arr.dtype.kind not in ("i", "u", "f", "b"):
-        raise ValueError(f"{owner}.load_state_dict: '{key}' must be a scalar number, got {d[key]!r}")
-    value = arr.item()
-    if kind is int:
-        if float(value) != int(value):
-            raise ValueError(f"{owner}.load_state_dict: '{key}' must be an integer, got {value!r}")
-        return int(value)
-    return float(value)
-
-
-def _check_settings_match(d: Mapping[str, Any], mine: Mapping[str, float], cls: str, owner: str) -> None:
-    """Raise ValueError if a saved setting (momentum, betas, gamma...) differs from ``owner``'s own."""
-    for key, value in mine.items():
-        theirs = _scalar(d, key, float, cls)
-        if theirs != value:
-            raise ValueError(f"{cls}: saved {key}={theirs!r} but {owner} has {key}={value!r}")
-
-
-def _key_mismatch(owner: str, what: str, expected: set[str], given: set[str]) -> str:
-    missing = sorted(expected - given)
-    extra = sorted(given - expected)
-    parts = []
-    if missing:
-        parts.append(f"missing key(s) {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
-    if extra:
-        parts.append(f"unexpected key(s) {extra[:5]}" + (" ..." if len(extra) > 5 else ""))
-    return f"{owner}: {what} do not match the parameters: " + "; ".join(parts)
 
 
 def _chunks(w: np.ndarray, g: np.ndarray, *state: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
@@ -135,7 +97,6 @@ def _chunks(w: np.ndarray, g: np.ndarray, *state: np.ndarray) -> Iterator[tuple[
         yield tuple(f[start : start + CHUNK] for f in flats)
 
 
-# --------------------------------------------------------------- optimisers
 class Optimizer:
     """Base class: holds ``params``, validates ``grads``, owns per-parameter state.
 
@@ -175,9 +136,7 @@ class Optimizer:
         self.params = params
         self._names = tuple(params)
         self.lr = lr
-        self.weight_decay = _check_real(weight_decay, cls, "weight_decay")
-        if self.weight_decay < 0:
-            raise ValueError(f"{cls}: weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = check_real(weight_decay, cls, "weight_decay", 0)
         self.decay_biases = bool(decay_biases)
         self.step_count = 0
         # C-ordered zeros whatever the parameter's layout: _chunks relies on it.
@@ -192,7 +151,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _check_positive(value, type(self).__name__, "lr")
+        self._lr = check_real(value, type(self).__name__, "lr", 0, low_open=True)
 
     def decays(self, name: str) -> bool:
         """True if weight decay applies to parameter ``name`` (weights; biases only if ``decay_biases``)."""
@@ -203,12 +162,8 @@ class Optimizer:
         if not isinstance(grads, Mapping):
             raise TypeError(f"{cls}.step: grads must be a dict name -> ndarray, got {type(grads).__name__}")
         names = set(self._names)
-        if set(grads) != names:
-            raise ValueError(_key_mismatch(f"{cls}.step", "grads keys", names, set(grads)))
-        if set(self.params) != names:
-            raise ValueError(
-                _key_mismatch(f"{cls}.step", "params keys (changed since construction)", names, set(self.params))
-            )
+        check_keys(grads, names, f"{cls}.step", "grads keys", "the parameters")
+        check_keys(self.params, names, f"{cls}.step", "params keys (changed since construction)", "the parameters")
         for k in self._names:
             w, g = self.params[k], grads[k]
             if not isinstance(g, np.ndarray):
@@ -275,11 +230,10 @@ class Optimizer:
             raise TypeError(f"{cls}: expected a dict, got {type(d).__name__}")
         hyper = self._hyper_values()
         expected = {"lr", "step", *hyper, *(f"{b}.{k}" for b in self._buffers for k in self._names)}
-        if set(d) != expected:
-            raise ValueError(_key_mismatch(cls, "state keys (another optimiser or model?)", expected, set(d)))
-        _check_settings_match(d, hyper, cls, "this optimiser")
-        lr = _check_positive(_scalar(d, "lr", float, cls), cls, "saved lr")
-        step = _scalar(d, "step", int, cls)
+        check_keys(d, expected, cls, "state keys (another optimiser or model?)", "the parameters")
+        check_settings_match(d, hyper, cls, "this optimiser")
+        lr = check_real(check_scalar(d["lr"], cls, "'lr'"), cls, "saved lr", 0, low_open=True)
+        step = check_scalar(d["step"], cls, "'step'", integer=True)
         if step < 0:
             raise ValueError(f"{cls}: saved step must be >= 0, got {step}")
         arrays = {}
@@ -301,18 +255,7 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 decay.
 
-    The update, PyTorch's formulation (velocity ``v`` starts at 0)::
-
-        g = grad + wd * w                 # only for decayed keys (weights)
-        v = mu * v + g                    # momentum > 0
-        d = g + mu * v   if nesterov      # look-ahead (Sutskever et al. 2013)
-        d = v            if not nesterov  # heavy ball
-        d = g            if mu == 0       # plain SGD
-        w -= lr * d
-
-    This differs from cs231n's ``v = mu*v - lr*g; w += v`` only when ``lr``
-    changes: here the velocity is lr-free, so a schedule does not rescale the
-    momentum already accumulated.
+    Update: the SGD rule at the top of this module (PyTorch's lr-free velocity).
 
     Parameters
     ----------
@@ -344,7 +287,7 @@ class SGD(Optimizer):
         *,
         decay_biases: bool = False,
     ) -> None:
-        self.momentum = _check_unit_interval(momentum, "SGD", "momentum")
+        self.momentum = check_real(momentum, "SGD", "momentum", 0, 1, high_open=True)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"SGD: nesterov must be a bool, got {nesterov!r}")
         if nesterov and self.momentum == 0.0:
@@ -366,14 +309,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction and optional L2 decay.
 
-    With ``t`` the step number (1 on the first step), ``m`` and ``v`` starting at 0::
-
-        g = grad + wd * w                          # decayed keys only; L2, not AdamW
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        w -= lr * m_hat / (sqrt(v_hat) + eps)
+    Update: the Adam rule at the top of this module (L2 on the gradient, not AdamW).
 
     Parameters
     ----------
@@ -406,9 +342,9 @@ class Adam(Optimizer):
     ) -> None:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.beta1 = _check_unit_interval(betas[0], "Adam", "betas[0]")
-        self.beta2 = _check_unit_interval(betas[1], "Adam", "betas[1]")
-        self.eps = _check_positive(eps, "Adam", "eps")
+        self.beta1 = check_real(betas[0], "Adam", "betas[0]", 0, 1, high_open=True)
+        self.beta2 = check_real(betas[1], "Adam", "betas[1]", 0, 1, high_open=True)
+        self.eps = check_real(eps, "Adam", "eps", 0, low_open=True)
         super().__init__(params, lr, weight_decay, decay_biases)
 
     def _update(self, w: np.ndarray, g: np.ndarray, *state: np.ndarray, wd: float) -> None:
@@ -425,188 +361,3 @@ class Adam(Optimizer):
         upd /= denom
         upd *= self.lr
         w -= upd
-
-
-# ---------------------------------------------------------------- schedules
-class _Schedule:
-    """Shared state (de)serialisation for the schedules: ints/floats only."""
-
-    _counters: tuple[str, ...] = ()  # restored by load_state_dict
-    _fixed: tuple[str, ...] = ()  # must match on load_state_dict
-
-    def __init__(self, optimizer: Optimizer) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{type(self).__name__}: optimizer must be a minivgg.training.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
-        self.last_epoch = 0
-
-    def _fixed_values(self) -> dict[str, float]:
-        return {k: float(getattr(self, k)) for k in self._fixed}
-
-    def state_dict(self) -> StateDict:
-        """Counters (ints, ``best`` a float) and settings (floats). The lr itself lives in the optimiser's state."""
-        d: StateDict = {"last_epoch": self.last_epoch}
-        for k in self._counters:
-            d[k] = getattr(self, k)
-        d.update(self._fixed_values())
-        return d
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """Restore the counters; settings must match (ValueError otherwise, nothing changed)."""
-        cls = f"{type(self).__name__}.load_state_dict"
-        fixed = self._fixed_values()
-        expected = {"last_epoch", *self._counters, *fixed}
-        if set(d) != expected:
-            raise ValueError(_key_mismatch(cls, "state keys", expected, set(d)))
-        _check_settings_match(d, fixed, cls, "this schedule")
-        values = {"last_epoch": _scalar(d, "last_epoch", int, cls)}
-        for k in self._counters:
-            values[k] = _scalar(d, k, type(getattr(self, k)), cls)
-        for k, v in values.items():
-            setattr(self, k, v)
-
-
-class StepLR(_Schedule):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
-
-    Call :meth:`step` once at the end of every epoch. After ``k`` calls,
-    ``lr = lr_0 * gamma ** (k // step_size)`` (applied multiplicatively at the
-    boundaries, so it composes with manual changes to ``optimizer.lr``).
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    step_size : int
-        Epochs between decays, >= 1.
-    gamma : float
-        Multiplicative factor in (0, 1] (0.1 = "divide by 10").
-    """
-
-    _fixed = ("step_size", "gamma")
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        super().__init__(optimizer)
-        self.step_size = _check_int(step_size, "StepLR", "step_size", 1)
-        self.gamma = _check_positive(gamma, "StepLR", "gamma")
-        if self.gamma > 1:
-            raise ValueError(f"StepLR: gamma must be in (0, 1], got {gamma!r}")
-
-    def step(self) -> float:
-        """End of an epoch: decay if a boundary was reached; return the new lr."""
-        self.last_epoch += 1
-        if self.last_epoch % self.step_size == 0:
-            self.optimizer.lr = self.optimizer.lr * self.gamma
-        return self.optimizer.lr
-
-
-class ReduceLROnPlateau(_Schedule):
-    """The paper's rule: divide the lr by 10 when validation accuracy stops improving.
-
-    Call :meth:`step` with the epoch's validation metric. A value is an
-    improvement if it beats the best so far by more than ``threshold``:
-    ``metric > best + threshold`` in ``mode="max"`` (accuracy), ``metric <
-    best - threshold`` in ``mode="min"`` (loss); with ``threshold_mode="rel"``
-    the margin is ``threshold * |best|``. After ``patience`` + 1 consecutive
-    epochs without improvement the lr becomes ``max(lr * factor, min_lr)``,
-    the bad-epoch count restarts, and the next ``cooldown`` epochs are not
-    counted. With the defaults (patience 2) the lr drops on the third epoch in
-    a row that fails to raise the best accuracy by 0.1 percentage point.
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    factor : float
-        In (0, 1); the paper's 0.1.
-    patience : int
-        Non-improving epochs tolerated before a reduction, >= 0.
-    mode : {"max", "min"}
-    threshold : float
-        Minimum improvement, >= 0.
-    threshold_mode : {"abs", "rel"}
-    cooldown : int
-        Epochs after a reduction during which bad epochs are not counted, >= 0.
-    min_lr : float
-        Floor for the lr, >= 0.
-
-    Attributes
-    ----------
-    best : float
-        Best metric so far (-inf/+inf before the first step).
-    num_bad_epochs, cooldown_counter, num_reductions, last_epoch : int
-    """
-
-    _counters = ("best", "num_bad_epochs", "cooldown_counter", "num_reductions")
-    _fixed = ("factor", "patience", "mode_max", "threshold", "threshold_rel", "cooldown", "min_lr")
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        factor: float = 0.1,
-        patience: int = 2,
-        mode: str = "max",
-        threshold: float = 1e-3,
-        *,
-        threshold_mode: str = "abs",
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-    ) -> None:
-        super().__init__(optimizer)
-        name = "ReduceLROnPlateau"
-        self.factor = _check_positive(factor, name, "factor")
-        if self.factor >= 1:
-            raise ValueError(f"{name}: factor must be in (0, 1), got {factor!r}")
-        self.patience = _check_int(patience, name, "patience", 0)
-        if mode not in ("max", "min"):
-            raise ValueError(f"{name}: mode must be 'max' or 'min', got {mode!r}")
-        if threshold_mode not in ("abs", "rel"):
-            raise ValueError(f"{name}: threshold_mode must be 'abs' or 'rel', got {threshold_mode!r}")
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.threshold = _check_real(threshold, name, "threshold")
-        if self.threshold < 0:
-            raise ValueError(f"{name}: threshold must be >= 0, got {threshold!r}")
-        self.cooldown = _check_int(cooldown, name, "cooldown", 0)
-        self.min_lr = _check_real(min_lr, name, "min_lr")
-        if self.min_lr < 0:
-            raise ValueError(f"{name}: min_lr must be >= 0, got {min_lr!r}")
-        self.best = -math.inf if mode == "max" else math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
-        self.num_reductions = 0
-
-    # Strings cannot go in the flat numeric state, so the two modes are stored as flags.
-    @property
-    def mode_max(self) -> bool:
-        return self.mode == "max"
-
-    @property
-    def threshold_rel(self) -> bool:
-        return self.threshold_mode == "rel"
-
-    def is_better(self, metric: float, best: float) -> bool:
-        """True if ``metric`` improves on ``best`` by more than the threshold."""
-        margin = self.threshold * abs(best) if self.threshold_rel and math.isfinite(best) else self.threshold
-        return metric > best + margin if self.mode_max else metric < best - margin
-
-    def step(self, metric: float) -> float:
-        """End of an epoch with validation ``metric``; return the (possibly reduced) lr."""
-        value = _check_real(metric, "ReduceLROnPlateau.step", "metric")
-        self.last_epoch += 1
-        if self.is_better(value, self.best):
-            self.best = value
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0
-        if self.num_bad_epochs > self.patience:
-            old = self.optimizer.lr
-            new = max(old * self.factor, self.min_lr)
-            if 0 < new < old:
-                self.optimizer.lr = new
-                self.num_reductions += 1
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-        return self.optimizer.lr

@@ -33,7 +33,8 @@ from .checkpoint import (CHECKPOINT_NAME, HISTORY_NAME, Checkpoint, build_model,
 from .config import TrainConfig, TrainingDiverged, TrainResult, jsonable, recipe_config
 from .datasets import Dataset
 from .evaluate import loss_and_accuracy
-from .optim import SGD, Adam, Optimizer, ReduceLROnPlateau, StepLR
+from .optim import SGD, Adam, Optimizer
+from .schedules import ReduceLROnPlateau, StepLR
 
 
 class TrainCallback:

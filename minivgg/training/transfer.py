@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .data import SHAPE_CLASSES
+from .data import SHAPE_CLASSES, batch_slices
 from .evaluate import Transform
 from ..ops import softmax, softmax_cross_entropy
 from .optim import Adam
@@ -60,11 +60,9 @@ def extract_features(model: VGG, x: np.ndarray, layer: str = FEATURE_LAYER, *, t
     model.layers[layer]  # KeyError listing the valid names, before any work
     if not isinstance(x, np.ndarray) or x.ndim != 4 or len(x) == 0:
         raise ValueError(f"extract_features: expected images (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"extract_features: batch_size must be an int >= 1, got {batch_size!r}")
     parts = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+    for s in batch_slices(len(x), batch_size, "extract_features"):
+        xb = x[s]
         xb = transform(xb) if transform is not None else xb
         parts.append(model.features(xb, layer=layer, batch_size=batch_size))
     feats = np.concatenate(parts)
