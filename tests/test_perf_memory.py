@@ -284,3 +284,16 @@ def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
     assert ta.runs == [2.0] * 4 and tb.runs == [1.0] * 4
     assert ratio == 2.0
+
+
+@pytest.mark.parametrize("use_torch", [False, True])
+def test_bench_model_runs_with_and_without_the_torch_twin(use_torch):
+    """The whole-model runner works on a tiny net (no time is asserted, only what it reports)."""
+    from minivgg import VGG, bench
+
+    if use_torch:
+        pytest.importorskip("torch")
+    model = VGG("vgg11", num_classes=10, input_size=32, width=0.0625, fc_width=16)
+    res = bench.bench_model(model, 1, train_batch=2, repeats=1, warmup=0, use_torch=use_torch)
+    assert res["macs_per_image"] == sum(s.macs for s in model.specs) > 0
+    assert ("ratio_forward" in res and "torch" in res) == use_torch

@@ -543,8 +543,8 @@ def hand_converted(layers):
              "block3_conv2": "conv3_2", "block4_conv1": "conv4_1", "block4_conv2": "conv4_2",
              "block5_conv1": "conv5_1", "block5_conv2": "conv5_2"}
     params = {}
-    for keras, ours in names.items():
-        k, b = layers[keras]
+    for theirs, ours in names.items():
+        k, b = layers[theirs]
         kh, kw, c, f = k.shape
         w = np.empty((f, c, kh, kw), np.float32)
         for o in range(f):

@@ -59,8 +59,8 @@ def bench_model(model, batch: int, *, train_batch: int = 2, repeats: int = 5, wa
     def m_train():
         model.loss(xt, y)
 
-    have_torch = use_torch and have_torch()
-    if not have_torch:
+    with_torch = use_torch and have_torch()
+    if not with_torch:
         fwd, train = measure(m_forward, repeats, warmup), measure(m_train, repeats, warmup)
     else:
         import torch

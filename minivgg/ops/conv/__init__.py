@@ -34,7 +34,7 @@ Three algorithms with the same signature (``algo=``):
   ``out[n] = w.reshape(F, C*KH*KW) @ cols[n]``. Backward recomputes the columns
   (the cache keeps only ``x``) and uses ``dw += dout[n] @ cols[n].T`` and
   ``col2im(w.T @ dout[n])``. Columns are built for at most
-  :data:`WORKSPACE_BYTES` worth of images at a time, so training at batch N
+  :data:`~minivgg.ops.conv.im2col.WORKSPACE_BYTES` worth of images at a time, so training at batch N
   does not allocate ``N*C*9*H*W`` values at once. The im2col/col2im loops
   run on all :func:`minivgg.kernels._parallel.get_num_threads` cores (channel slices).
 * ``"winograd"`` -- F(2x2, 3x3) for 3x3/stride 1/pad 1 only (Lavin & Gray
@@ -53,7 +53,7 @@ import numpy as np
 
 from .._validate import check_float_array, check_positive_int, check_same_dtype
 from . import winograd as _winograd
-from .im2col import WORKSPACE_BYTES, im2col_backward, im2col_forward, images_per_chunk, is_pointwise
+from .im2col import im2col_backward, im2col_forward, images_per_chunk, is_pointwise
 from .naive import conv_output_size, naive_backward, naive_forward
 
 class Conv2dCache(NamedTuple):
