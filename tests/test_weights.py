@@ -157,7 +157,9 @@ def test_legacy_2017_rebuild_tensor_offsets_strides_and_views(tmp_path):
         "double": tensor("s1", "DoubleStorage", 3, 0, (3,), (1,), v2=False),
     })
     path = write(tmp_path / "old.pth", legacy_file(main, [("s0", 8, s0), ("s1", 3, s1)]))
-    sd = read_torch_checkpoint(path)
+    seen = []
+    sd = read_torch_checkpoint(path, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(32, 56), (56, 56)]  # bytes after each storage: 8 float32, then 3 float64
     assert list(sd) == ["whole", "transposed", "viewed", "double"]
     np.testing.assert_array_equal(sd["whole"], [[0, 1, 2, 3], [4, 5, 6, 7]])
     np.testing.assert_array_equal(sd["transposed"], [[1, 4], [2, 5]])
@@ -171,7 +173,9 @@ def test_zip_and_big_endian_storages(tmp_path):
     vals = np.array([1.0, -0.5, 3.25], dtype=">f2")
     main = dumps(ordered({"h": tensor("0", "HalfStorage", 3, 0, (3,), (1,), legacy=False)}))
     path = zip_file(tmp_path / "big.pth", main, {"0": vals.tobytes()}, top="weird_name", byteorder=b"big")
-    sd = read_torch_checkpoint(path)
+    seen = []
+    sd = read_torch_checkpoint(path, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(6, 6)]
     assert sd["h"].dtype == np.float16 and sd["h"].tolist() == [1.0, -0.5, 3.25]
     raw = np.array([2.0, 8.0], dtype=">f4").tobytes()
     legacy = legacy_file(ordered({"f": tensor("k", "FloatStorage", 2, 0, (2,), (1,))}), [("k", 2, raw)], little=False)

@@ -7,6 +7,7 @@ import pickle
 
 from . import UsageError
 from ._common import arch_name
+from ._progress import counter
 
 #: Failures of reading a user's file: all reported on one line with exit status 2.
 FILE_ERRORS = (ValueError, TypeError, OSError, ImportError, EOFError, pickle.UnpicklingError)
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io.weights import convert
 
     try:
-        config = convert(args.input, args.output, args.arch)
+        config = convert(args.input, args.output, args.arch, progress=counter(f"reading {args.input}", unit="B"))
     except FILE_ERRORS as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {args.output}: {config.describe()}")

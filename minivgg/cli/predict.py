@@ -6,6 +6,7 @@ import argparse
 
 from . import UsageError
 from ._common import arch_name, positive_int
+from ._progress import counter
 from .convert import FILE_ERRORS
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     preprocessing = args.preprocessing or ("caffe" if args.weights.lower().endswith((".h5", ".hdf5")) else "torchvision")
     try:
-        model = load_model(args.weights, args.arch)
+        model = load_model(args.weights, args.arch, progress=counter(f"reading {args.weights}", unit="B"))
     except FILE_ERRORS as exc:
         raise UsageError(str(exc)) from None
     for image in args.image:

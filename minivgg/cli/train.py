@@ -12,13 +12,14 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import training as tr
 from ..configs import VGGConfig
+from ..training.trainer import TrainCallback
 from ..vgg import VGG
 from . import UsageError
-from ._progress import TrainProgress
+from ._progress import bar
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 
 RECIPE = tr.RECIPE_MODEL
@@ -212,3 +213,42 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {Path(args.out) / tr.CHECKPOINT_NAME} and {Path(args.out) / tr.HISTORY_NAME}")
     return 0
+
+
+# ------------------------------------------------------------------ progress
+class TrainProgress(TrainCallback):
+    """A bar per epoch (steps, running loss and accuracy, img/s) and one printed line per finished epoch."""
+
+    def __init__(self, enabled: bool | None = None, print_line: Callable[[str], None] | None = None) -> None:
+        self.enabled = enabled
+        self.print_line = print_line if print_line is not None else print
+        self.epochs = 0
+        self._bar = None
+
+    def on_fit_start(self, epochs_done: int, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_start(self, epoch: int, n_batches: int) -> None:
+        self._bar = bar(n_batches, f"epoch {epoch}/{self.epochs}", self.enabled, unit="step")
+
+    def on_batch_end(self, batch: int, images: int, loss: float, acc: float) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}", refresh=False)
+            self._bar.update(1)
+
+    def on_epoch_end(self, entry: dict) -> None:
+        self.close()
+        self.print_line(format_epoch(entry, self.epochs))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def format_epoch(entry: dict, epochs: int) -> str:
+    """One summary line per epoch (what ``minivgg train`` prints)."""
+    return (f"epoch {entry['epoch']:>{len(str(epochs))}}/{epochs}  "
+            f"train loss {entry['train_loss']:.4f} acc {entry['train_acc']:.3f}  |  "
+            f"val loss {entry['val_loss']:.4f} acc {entry['val_acc']:.3f}  |  "
+            f"lr {entry['lr']:.2g}  {entry['images_per_s']:,.0f} img/s  {entry['seconds']:.1f} s")

@@ -30,7 +30,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -40,11 +40,14 @@ from .torch_pickle import TorchReader, check_all_read, materialize, pickled_text
 
 __all__ = ["CheckpointError", "UnsafePickleError", "MAGIC_NUMBER", "PROTOCOL_VERSION", "read_torch_checkpoint"]
 
+#: ``progress(done, total)`` callbacks report bytes read so far of the declared total.
+Progress = Callable[[int, int], None]
+
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 
 
-def _read_legacy(fh: io.BufferedIOBase, source: str) -> Any:
+def _read_legacy(fh: io.BufferedIOBase, source: str, progress: Progress | None = None) -> Any:
     """The pre-1.6 stream: magic, version, sys-info, main pickle, storage keys, then the storages."""
     no_globals: dict = {}
     magic = unpickle(fh, no_globals, source)
@@ -62,6 +65,7 @@ def _read_legacy(fh: io.BufferedIOBase, source: str) -> Any:
     reader = TorchReader(source)
     result = unpickle(fh, reader.allowed(), source, reader.persistent_load)
     keys = unpickle(fh, no_globals, source)
+    report = _reporter(reader, progress)
     if not isinstance(keys, list):
         raise CheckpointError(f"{source}: storage key list must be a list, got {type(keys).__name__}")
     for key in keys:
@@ -88,11 +92,12 @@ def _read_legacy(fh: io.BufferedIOBase, source: str) -> Any:
             raise CheckpointError(f"{source}: storage {key} is cut short: {got} of {root.nbytes} bytes "
                                   "(truncated file?)")
         root.flat = root.stype.decode(buf, byteorder)
+        report(root.nbytes)
     check_all_read(reader)
     return materialize(result, source)
 
 
-def _read_zip(path: Path, source: str) -> Any:
+def _read_zip(path: Path, source: str, progress: Progress | None = None) -> Any:
     """The torch >= 1.6 zip: ``<top>/data.pkl`` + ``<top>/data/<key>``."""
     try:
         zf = zipfile.ZipFile(path)
@@ -114,6 +119,7 @@ def _read_zip(path: Path, source: str) -> Any:
         try:
             data = zf.read(pickles[0])
             result = unpickle(io.BytesIO(data), reader.allowed(), source, reader.persistent_load)
+            report = _reporter(reader, progress)
             for key, root in reader.roots.items():
                 member = f"{prefix}data/{key}"
                 if member not in names:
@@ -128,10 +134,24 @@ def _read_zip(path: Path, source: str) -> Any:
                 if got != root.nbytes:
                     raise CheckpointError(f"{source}: storage {key} is cut short ({got} of {root.nbytes} bytes)")
                 root.flat = root.stype.decode(buf, byteorder)
+                report(root.nbytes)
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CheckpointError(f"{source}: damaged zip member ({exc})") from None
     check_all_read(reader)
     return materialize(result, source)
+
+
+def _reporter(reader: TorchReader, progress: Progress | None) -> Callable[[int], None]:
+    """``report(nbytes)`` after each storage: calls ``progress(bytes read, bytes declared)``."""
+    total = sum(root.nbytes for root in reader.roots.values())
+    done = [0]
+
+    def report(nbytes: int) -> None:
+        done[0] += nbytes
+        if progress is not None:
+            progress(done[0], total)
+
+    return report
 
 
 def _sniff(path: Path) -> str:
@@ -168,7 +188,7 @@ def _find_state_dict(obj: Any, source: str) -> dict[str, np.ndarray]:
     raise CheckpointError(f"{source}: no state dict of tensors found (top level: {shown})")
 
 
-def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_torch_checkpoint(path: str | os.PathLike, progress: Progress | None = None) -> dict[str, np.ndarray]:
     """Read a PyTorch checkpoint's state dict without importing torch.
 
     Parameters
@@ -187,6 +207,9 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         keep their width. A dict nested under ``"state_dict"``/``"model"`` and a
         ``"module."`` prefix (DataParallel) are unwrapped.
 
+    ``progress(bytes_read, bytes_total)``, if given, is called after each
+    storage is read (VGG-16's file: 528 MB in 32 storages).
+
     Raises
     ------
     UnsafePickleError
@@ -201,10 +224,10 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     source = str(path)
     kind = _sniff(path)
     if kind == "zip":
-        result = _read_zip(path, source)
+        result = _read_zip(path, source, progress)
     elif kind == "legacy":
         with open(path, "rb") as fh:
-            result = _read_legacy(fh, source)
+            result = _read_legacy(fh, source, progress)
     elif kind == "tar":
         raise CheckpointError(f"{source}: tar-format checkpoint (PyTorch < 0.1.10) is not supported; "
                               "re-save it with a newer torch")

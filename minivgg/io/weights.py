@@ -30,7 +30,7 @@ from .architecture import ArchOverride, apply_arch, check_fit, fit_problems
 from .files import CheckpointError
 from .keras import from_keras, read_keras_h5
 from .npz import read_minivgg, write_minivgg
-from .torch_format import read_torch_checkpoint
+from .torch_format import Progress, read_torch_checkpoint
 from .torchvision import from_torchvision
 
 TORCH_EXTENSIONS = (".pth", ".pt")
@@ -50,13 +50,15 @@ def _kind_of(path: Path) -> str:
                      f"{TORCH_EXTENSIONS + KERAS_EXTENSIONS + NPZ_EXTENSIONS}")
 
 
-def read_weights(path: str | os.PathLike, arch: ArchOverride = None) -> tuple[dict[str, np.ndarray], VGGConfig]:
+def read_weights(path: str | os.PathLike, arch: ArchOverride = None, *,
+                 progress: Progress | None = None) -> tuple[dict[str, np.ndarray], VGGConfig]:
     """Any supported weights file -> ``(minivgg params, config)``, chosen by extension.
 
     ``arch`` (a name such as ``"vgg16"``, a Table-1 list, a dict of
     :class:`~minivgg.configs.VGGConfig` fields or a whole config) overrides
     what the file says or its shapes imply; every shape is then checked again.
     A training checkpoint (``checkpoint.npz``) is read like plain weights.
+    ``progress(bytes_read, bytes_total)`` hears of a PyTorch file's storages as they are read.
 
     Raises
     ------
@@ -67,7 +69,7 @@ def read_weights(path: str | os.PathLike, arch: ArchOverride = None) -> tuple[di
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     if kind == "torch":
-        return from_torchvision(read_torch_checkpoint(path), arch, str(path))
+        return from_torchvision(read_torch_checkpoint(path, progress), arch, str(path))
     if kind == "keras":
         return from_keras(read_keras_h5(path), arch, str(path))
     f = read_minivgg(path)
@@ -94,7 +96,8 @@ def load_into(model: Any, path: str | os.PathLike) -> VGGConfig:
     return config
 
 
-def load_model(path: str | os.PathLike, arch: ArchOverride = None, *, dtype=np.float32, **kwargs: Any) -> Any:
+def load_model(path: str | os.PathLike, arch: ArchOverride = None, *, dtype=np.float32,
+               progress: Progress | None = None, **kwargs: Any) -> Any:
     """Build the ``minivgg.vgg.VGG`` a weights file describes and load it.
 
     ``kwargs`` go to ``VGG`` (e.g. ``algo``); the architecture comes from the
@@ -102,7 +105,7 @@ def load_model(path: str | os.PathLike, arch: ArchOverride = None, *, dtype=np.f
     """
     from ..vgg import VGG  # floor 4; imported here so reading files never builds a model
 
-    params, config = read_weights(path, arch)
+    params, config = read_weights(path, arch, progress=progress)
     kwargs.setdefault("init", "none")  # every weight is about to be overwritten: skip sampling 138M normals
     model = VGG(config, dtype=dtype, **kwargs)
     model.load_params(params)
@@ -114,7 +117,8 @@ def save_weights(path: str | os.PathLike, params: dict, config: VGGConfig | str 
     return write_minivgg(path, VGGConfig.from_arch(config), params)
 
 
-def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchOverride = None) -> VGGConfig:
+def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchOverride = None, *,
+            progress: Progress | None = None) -> VGGConfig:
     """Convert a weights file (``.pth``/``.pt``, ``.h5``, ``.npz``) to minivgg ``.npz``.
 
     Only ``.npz`` is written: producing a ``.pth`` or ``.h5`` would need torch or
@@ -126,7 +130,7 @@ def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchO
     if out.suffix.lower() not in NPZ_EXTENSIONS:
         raise ValueError(f"{out}: minivgg converts to .npz only (got {out.suffix or 'no suffix'!r}); "
                          "writing .pth/.h5 would need torch/Keras")
-    params, config = read_weights(in_path, arch)
+    params, config = read_weights(in_path, arch, progress=progress)
     write_minivgg(out, config, params)
     return config
 
