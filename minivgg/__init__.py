@@ -8,9 +8,9 @@ gradient-check exercises, and CPU benchmarking. Start with ``minivgg tour``.
 >>> tiny = minivgg.VGG("vgg11", num_classes=10, input_size=32, width=0.125, fc_width=64)
 """
 
-from .configs import ARCHS, CONFIGS, layer_specs
+from ._version import __version__
+from .configs import ARCHS, CONFIGS, VGGConfig, layer_specs
 from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
 
-__version__ = "0.1.0"
-
-__all__ = ["ARCHS", "CONFIGS", "VGG", "layer_specs", "vgg11", "vgg13", "vgg16", "vgg19", "__version__"]
+__all__ = ["ARCHS", "CONFIGS", "VGG", "VGGConfig", "layer_specs", "vgg11", "vgg13", "vgg16", "vgg19",
+           "__version__"]

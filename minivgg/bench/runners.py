@@ -186,9 +186,7 @@ def startup_cost(arch: str = "vgg16", num_threads: int | None = None, runs: int 
     fill the Numba cache and is reported separately as ``cold``); compile
     overhead = first forward - a later forward of the same process.
     """
-    import minivgg
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(minivgg.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds minivgg/
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     n = threads.available_cores() if num_threads is None else num_threads
