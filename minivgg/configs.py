@@ -15,10 +15,13 @@ A config is a list read left to right:
 After the convolutional part every VGG has the same classifier:
 flatten -> fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8.
 
-:func:`layer_specs` is the single place that names layers (``conv1_1`` ...
-``pool5``, ``fc6`` ... ``fc8``) and computes every shape; both the model builder
-(:mod:`minivgg.vgg`) and the analytic model (:mod:`minivgg.analysis.counts`) read it,
-so they cannot disagree about what a "VGG-16" is.
+:class:`VGGConfig` is the one architecture record (a Table-1 list plus the
+input, class count and widths); :func:`layer_specs` is the single place that
+names layers (``conv1_1`` ... ``pool5``, ``fc6`` ... ``fc8``) and computes every
+shape, and :class:`LayerSpec` holds the count formulas (parameters, MACs). The
+model builder (:mod:`minivgg.vgg`), the file formats (:mod:`minivgg.io`), the
+analytic model (:mod:`minivgg.analysis`) and the benchmark all read them, so
+they cannot disagree about what a "VGG-16" is.
 """
 
 from __future__ import annotations

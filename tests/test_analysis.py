@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minivgg.analysis import counts as analysis
-from minivgg.analysis.counts import MB, MIB, summarize
+from minivgg import analysis
+from minivgg.analysis import MB, MIB, summarize
 
 # --------------------------------------------------------------------------- published figures
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minivgg import VGG
-from minivgg.analysis.counts import summarize_specs
+from minivgg.analysis import summarize_specs
 from minivgg.analysis.verify import (MEMORY_RTOL, measure_memory, measure_receptive_field, measure_receptive_fields,
                             verify)
 

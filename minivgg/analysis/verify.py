@@ -56,7 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .counts import MIB, Summary, field_bounds, summarize_specs
+from .counts import MIB, Summary, summarize_specs
+from .receptive_field import field_bounds
 from ..layers import Dropout, Sequential
 
 MEMORY_RTOL = 0.05  #: relative tolerance of the memory checks
@@ -278,7 +279,7 @@ def measure_receptive_field(model, layer_name: str, **kwargs) -> tuple[int, int]
     """``(height, width)`` of the input region that moves the centre unit of ``layer_name``.
 
     Measured by backprop through the model's own layers (see the module
-    docstring); clipped to the image, like :func:`minivgg.analysis.counts.field_bounds`.
+    docstring); clipped to the image, like :func:`minivgg.analysis.receptive_field.field_bounds`.
     """
     (r0, r1), (c0, c1) = measure_receptive_fields(model, [layer_name], **kwargs)[layer_name]
     if r0 < 0:                        # no gradient reached the input at all

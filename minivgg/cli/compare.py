@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.counts import compare, format_compare, format_stack_vs_large_kernel, stack_vs_large_kernel
+    from ..analysis import compare, format_compare, format_stack_vs_large_kernel, stack_vs_large_kernel
 
     if args.width <= 0:
         raise UsageError(f"--width must be > 0, got {args.width}")

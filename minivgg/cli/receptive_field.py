@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.counts import format_receptive_fields, receptive_fields
+    from ..analysis import format_receptive_fields, receptive_fields
 
     try:
         rows = receptive_fields(args.arch, args.input_size)

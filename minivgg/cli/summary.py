@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def summarize_args(args: argparse.Namespace):
     """``analysis.summarize`` for the parsed options; a bad combination is a UsageError (exit 2)."""
-    from ..analysis.counts import summarize
+    from ..analysis import summarize
 
     if args.width <= 0:
         raise UsageError(f"--width must be > 0, got {args.width}")
@@ -44,7 +44,7 @@ def summarize_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import counts as analysis
+    from .. import analysis
 
     summary = summarize_args(args)
     if args.format == "json":

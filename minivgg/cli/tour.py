@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..analysis import counts as analysis
+from .. import analysis
 from ..analysis.selfcheck import format_results, run_all
 from ..training import TrainResult
 from ..training.tour import tour_training_run
