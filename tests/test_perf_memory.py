@@ -252,7 +252,7 @@ def test_bench_run_validates_before_doing_any_work():
 
 
 def test_bench_memory_section_sets_measure_memory_against_the_bound():
-    from minivgg.analysis.verify import measure_memory
+    from minivgg.analysis.measure import measure_memory
     from minivgg.bench import runners
 
     model = _small_vgg()

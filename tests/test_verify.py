@@ -12,8 +12,8 @@ import pytest
 
 from minivgg import VGG
 from minivgg.analysis import summarize_specs
-from minivgg.analysis.verify import (MEMORY_RTOL, measure_memory, measure_receptive_field, measure_receptive_fields,
-                            verify)
+from minivgg.analysis.measure import measure_memory, measure_receptive_field, measure_receptive_fields
+from minivgg.analysis.verify import MEMORY_RTOL, verify
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,9 @@ def test_three_stacked_3x3_convs_measure_exactly_7x7():
 
 def test_measurement_leaves_the_model_untouched(small):
     before = {k: (v, v.copy()) for k, v in small.params.items()}
-    measure_receptive_fields(small, ["pool2", "fc6"])
+    seen = []
+    measure_receptive_fields(small, ["pool2", "fc6"], progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]  # one report per layer measured
     measure_memory(small, batch=2)
     for k, (arr, copy) in before.items():
         assert small.params[k] is arr and np.array_equal(arr, copy)

@@ -15,7 +15,7 @@ drift between machines and between minutes on a shared one:
   kernels, BLAS and Numba) and ``torch.set_num_threads`` at the same count,
   and restores all thread settings when it returns.
 
-Memory is not measured here: :func:`minivgg.analysis.verify.measure_memory`
+Memory is not measured here: :func:`minivgg.analysis.measure.measure_memory`
 owns the tracemalloc probe, and :func:`run` takes its result and sets it
 against the analytic bound of :func:`memory_bound`.
 """
@@ -131,7 +131,7 @@ def memory_bound(model, batch: int = 1) -> dict:
     conv scratch buffer (im2col columns or Winograd tiles) of the algorithm
     each layer uses (``"auto"`` picks by shape), all for ``batch`` images of
     ``model.dtype``. Measured peaks
-    (:func:`minivgg.analysis.verify.measure_memory`) are compared with it.
+    (:func:`minivgg.analysis.measure.measure_memory`) are compared with it.
 
     Returns ``{"batch", "largest_activation_bytes", "max_workspace_bytes", "bound_bytes"}``.
     """
@@ -158,7 +158,7 @@ def _check_memory(measured) -> None:
     batch = measured.get("batch", 1) if isinstance(measured, dict) else None
     if (isinstance(peak, bool) or not isinstance(peak, (int, np.integer))
             or isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise ValueError("memory must be the dict minivgg.analysis.verify.measure_memory returns (an int "
+        raise ValueError("memory must be the dict minivgg.analysis.measure.measure_memory returns (an int "
                          f"'inference_peak_bytes', optionally an int 'batch' >= 1), got {measured!r}")
 
 
@@ -220,7 +220,7 @@ def run(arch: str = "vgg16", *, batch: int = 1, train_batch: int = 2, num_thread
     use_torch : also time PyTorch (if installed) with the same thread count
     parts : subset of :data:`PARTS`, ``("model", "layers", "race", "accuracy")``
     startup : also time ``import minivgg`` and the first forward in fresh processes
-    memory : what :func:`minivgg.analysis.verify.measure_memory` returned for this
+    memory : what :func:`minivgg.analysis.measure.measure_memory` returned for this
         ``arch`` in float32 (at batch 1, or say ``"batch"`` in the dict); its
         ``inference_peak_bytes`` is set against :func:`memory_bound` under the
         result's ``"memory"`` key. ``None`` (default): no memory section.
@@ -245,7 +245,7 @@ def run(arch: str = "vgg16", *, batch: int = 1, train_batch: int = 2, num_thread
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
     if "memory" in parts:
         raise ValueError("'memory' is not a part bench measures: pass the result of "
-                         "minivgg.analysis.verify.measure_memory as memory=...")
+                         "minivgg.analysis.measure.measure_memory as memory=...")
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ValueError(f"unknown benchmark parts {unknown}; expected {', '.join(PARTS)}")

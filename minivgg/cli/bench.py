@@ -2,7 +2,7 @@
 
 Argument parsing, printing and the progress bar only; the runners and
 formatters are in :mod:`minivgg.bench`. The memory part is measured by
-:func:`minivgg.analysis.verify.measure_memory` (bench and analysis are sibling
+:func:`minivgg.analysis.measure.measure_memory` (bench and analysis are sibling
 tools and do not import each other, so this command hands one's result to the
 other).
 """
@@ -107,7 +107,7 @@ def _measure_memory(arch: str, num_threads: int) -> dict:
     """Inference peak of a float32 ``arch`` at batch 1, under the thread count the timings use."""
     import numpy as np
 
-    from ..analysis.verify import measure_memory
+    from ..analysis.measure import measure_memory
     from ..kernels._parallel import limit_threads
     from ..vgg import VGG
 

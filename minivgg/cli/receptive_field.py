@@ -6,6 +6,7 @@ import argparse
 
 from . import UsageError
 from ._common import arch_name, positive_int
+from ._progress import counter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         from ..vgg import VGG
 
         model = VGG(args.arch, input_size=args.input_size, dtype=np.float32, init="he")
-        report = verify(model, memory=False, rf_layers="pools")
+        report = verify(model, memory=False, rf_layers="pools", progress=counter("measuring receptive fields"))
         print()
         print(report)
         return 0 if report.ok else 1

@@ -16,7 +16,8 @@ from .. import analysis
 from ..analysis.selfcheck import format_results, run_all
 from ..training import TrainResult
 from ..training.tour import tour_training_run
-from ..analysis.verify import measure_receptive_field, verify
+from ..analysis.measure import measure_receptive_field
+from ..analysis.verify import verify
 from ..vgg import VGG
 from ._common import section, timed
 
