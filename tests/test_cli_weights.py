@@ -13,13 +13,9 @@ from minivgg.cli import main
 from minivgg.io.weights import read_weights, save_weights
 
 
-def tiny_model(num_classes=1000) -> VGG:
-    return VGG("vgg11", num_classes=num_classes, input_size=32, width=1 / 16, fc_width=16, seed=2)
-
-
 @pytest.fixture
-def weights_file(tmp_path):
-    model = tiny_model()
+def weights_file(tmp_path, tiny_vgg):
+    model = tiny_vgg(num_classes=1000, dtype=np.float32, seed=2)
     path = tmp_path / "tiny.npz"
     save_weights(path, model.params, model.config)
     return model, path

@@ -10,10 +10,11 @@ from minivgg.training.dense_eval import DenseVGG, dense_to_conv_weight, to_dense
 from minivgg.vgg import VGG
 
 
-def tiny(input_size=64, dtype=np.float64, **kw):
-    # fc6 sees a 2x2 pool5 map at 64x64 (32 channels at width 1/16): the flattening order matters.
-    return VGG("vgg11", num_classes=5, input_size=input_size, width=0.0625, fc_width=12, dtype=dtype,
-               seed=kw.pop("seed", 0), **kw)
+@pytest.fixture
+def tiny(tiny_vgg):
+    """``tiny(input_size)``: fc6 sees a 2x2 pool5 map at 64x64 (32 channels at width 1/16), so the
+    flattening order matters."""
+    return lambda input_size=64, **kw: tiny_vgg(num_classes=5, input_size=input_size, fc_width=12, **kw)
 
 
 def randomize_biases(model, seed=1):
@@ -41,7 +42,7 @@ def test_dense_to_conv_weight_matches_the_index_formula():
 
 
 @pytest.mark.parametrize("input_size", [32, 64])
-def test_identical_scores_at_the_training_size(input_size):
+def test_identical_scores_at_the_training_size(tiny, input_size):
     model = randomize_biases(tiny(input_size))
     dense = to_dense(model)
     x = np.random.default_rng(2).standard_normal((4, 3, input_size, input_size))
@@ -51,7 +52,7 @@ def test_identical_scores_at_the_training_size(input_size):
     np.testing.assert_allclose(dense.scores(x), model.forward(x), rtol=0, atol=1e-10)
 
 
-def test_a_wrong_flattening_order_is_caught(monkeypatch):
+def test_a_wrong_flattening_order_is_caught(tiny, monkeypatch):
     # negative control: reshaping as if pool5 were flattened channel-last breaks the equivalence
     def channel_last(w, in_shape):
         if len(in_shape) != 3:
@@ -65,7 +66,7 @@ def test_a_wrong_flattening_order_is_caught(monkeypatch):
     assert np.abs(DenseVGG(model).forward(x)[:, :, 0, 0] - model.forward(x)).max() > 1e-3
 
 
-def test_score_map_on_a_larger_image_equals_the_classifier_on_every_pool5_window():
+def test_score_map_on_a_larger_image_equals_the_classifier_on_every_pool5_window(tiny):
     model = randomize_biases(tiny(64))
     dense = to_dense(model)
     x = np.random.default_rng(3).standard_normal((2, 3, 96, 128))
@@ -84,7 +85,7 @@ def test_score_map_on_a_larger_image_equals_the_classifier_on_every_pool5_window
     np.testing.assert_allclose(dense.scores(x), scores.mean(axis=(2, 3)), rtol=1e-14)
 
 
-def test_predict_proba_averages_the_mirror_image():
+def test_predict_proba_averages_the_mirror_image(tiny):
     model = randomize_biases(tiny(32))
     dense = to_dense(model)
     x = np.random.default_rng(4).standard_normal((2, 3, 40, 48))
@@ -98,7 +99,7 @@ def test_predict_proba_averages_the_mirror_image():
     np.testing.assert_allclose(dense.predict_proba(x, flip=True), (softmax(z1) + softmax(z2)) / 2, rtol=1e-12)
 
 
-def test_conversion_is_a_snapshot_and_dropout_is_gone():
+def test_conversion_is_a_snapshot_and_dropout_is_gone(tiny):
     model = tiny(32, dropout=0.5)
     dense = to_dense(model)
     kinds = [s.kind for s in dense.steps]
@@ -107,7 +108,7 @@ def test_conversion_is_a_snapshot_and_dropout_is_gone():
     assert not np.any(dense.steps[-1].b == 123.0)
 
 
-def test_float32_works_and_bad_input_is_reported():
+def test_float32_works_and_bad_input_is_reported(tiny):
     model = tiny(32, dtype=np.float32)
     dense = to_dense(model)
     x = np.random.default_rng(5).standard_normal((1, 3, 64, 64)).astype(np.float32)

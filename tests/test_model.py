@@ -17,11 +17,10 @@ from minivgg.analysis.selfcheck import kink_free_input
 RNG = np.random.default_rng(7)
 
 
-def tiny(**kw) -> VGG:
-    args = dict(config="vgg11", num_classes=5, input_size=32, width=1 / 32, fc_width=8, dropout=0.0,
-                dtype=np.float64, seed=1)
-    args.update(kw)
-    return VGG(**args)
+@pytest.fixture
+def tiny(tiny_vgg):
+    """This module's tiny VGG-11: 1/32 width, 8-wide fc, 5 classes, no dropout (overridable)."""
+    return lambda **kw: tiny_vgg(**{"num_classes": 5, "width": 1 / 32, "fc_width": 8, "dropout": 0.0, "seed": 1, **kw})
 
 
 # Published by torchvision (models/vgg.py weight metadata, "num_params") and the paper's Table 2.
@@ -36,7 +35,7 @@ def test_parameter_counts_of_the_built_models_match_torchvision(build, expected)
     gc.collect()
 
 
-def test_vgg16_parameter_names_follow_the_lecture():
+def test_vgg16_parameter_names_follow_the_lecture(tiny):
     names = list(layer_specs("vgg16"))
     model = tiny(config="vgg16")
     keys = list(model.params)
@@ -46,13 +45,13 @@ def test_vgg16_parameter_names_follow_the_lecture():
     assert len(names) == 39
 
 
-def test_config_c_has_its_1x1_convs():
+def test_config_c_has_its_1x1_convs(tiny):
     model = tiny(config="vgg16c")
     assert model.params["conv3_3.w"].shape[2:] == (1, 1)
     assert model.params["conv5_2.w"].shape[2:] == (3, 3)
 
 
-def test_whole_tiny_vgg_gradient_check_all_parameters_float64():
+def test_whole_tiny_vgg_gradient_check_all_parameters_float64(tiny):
     model = tiny()
     x, y = kink_free_input(model, (2, 3, 32, 32)), np.array([0, 3])
     loss, grads = model.loss(x, y)
@@ -68,7 +67,7 @@ def test_whole_tiny_vgg_gradient_check_all_parameters_float64():
     assert rel_error(dx[rows], num[rows]) < 1e-7
 
 
-def test_whole_model_check_catches_a_broken_layer():
+def test_whole_model_check_catches_a_broken_layer(tiny):
     # negative control: a conv whose weight gradient is off by 2% must be caught by name
     model = tiny()
     layer = model.layers["conv3_1"]
@@ -87,7 +86,7 @@ def test_whole_model_check_catches_a_broken_layer():
     assert [row.name for row in report.rows if not row.passed] == ["conv3_1.w"]
 
 
-def test_inference_keeps_no_caches_and_training_shares_activations():
+def test_inference_keeps_no_caches_and_training_shares_activations(tiny):
     model = tiny()
     x = RNG.standard_normal((1, 3, 32, 32))
     model.forward(x, train=False)
@@ -101,14 +100,14 @@ def test_inference_keeps_no_caches_and_training_shares_activations():
     assert all(layer._cache is None for layer in model.layers)  # backward releases what it used
 
 
-def test_backward_without_training_forward_is_a_clear_error():
+def test_backward_without_training_forward_is_a_clear_error(tiny):
     model = tiny()
     model.forward(RNG.standard_normal((1, 3, 32, 32)))
     with pytest.raises(RuntimeError, match="fc8: backward.*train=True"):
         model.backward(np.ones((1, 5)))
 
 
-def test_seed_makes_models_reproducible_and_init_scales_are_right():
+def test_seed_makes_models_reproducible_and_init_scales_are_right(tiny):
     a, b, c = tiny(seed=3), tiny(seed=3), tiny(seed=4)
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["conv1_1.w"], c.params["conv1_1.w"])
@@ -120,14 +119,14 @@ def test_seed_makes_models_reproducible_and_init_scales_are_right():
     assert np.all(he.params["conv4_1.b"] == 0)
 
 
-def test_dropout_is_active_only_in_training():
+def test_dropout_is_active_only_in_training(tiny):
     model = tiny(dropout=0.5, fc_width=64)
     x = RNG.standard_normal((2, 3, 32, 32))
     assert np.array_equal(model.forward(x), model.forward(x))
     assert not np.array_equal(model.forward(x, train=True), model.forward(x, train=True))
 
 
-def test_predict_proba_features_shapes():
+def test_predict_proba_features_shapes(tiny):
     model = tiny(config="vgg16", dtype=np.float32)
     x = RNG.standard_normal((5, 3, 32, 32)).astype(np.float32)
     proba = model.predict_proba(x, batch_size=2)
@@ -140,7 +139,7 @@ def test_predict_proba_features_shapes():
         model.features(x, "fc9")
 
 
-def test_float32_model_stays_float32():
+def test_float32_model_stays_float32(tiny):
     model = tiny(dtype=np.float32)
     x = RNG.standard_normal((2, 3, 32, 32)).astype(np.float32)
     logits = model.forward(x, train=True)
@@ -149,7 +148,7 @@ def test_float32_model_stays_float32():
     assert all(g.dtype == np.float32 for g in model.grads.values())
 
 
-def test_load_params_is_all_or_nothing():
+def test_load_params_is_all_or_nothing(tiny):
     model, donor = tiny(), tiny(seed=9)
     before = {k: v.copy() for k, v in model.params.items()}
     bad = dict(donor.params)
@@ -180,14 +179,14 @@ def test_load_params_is_all_or_nothing():
     (np.zeros((1, 3, 32, 32), dtype=np.float32), TypeError, ["float64", "float32"]),
     ([[1.0]], TypeError, ["numpy.ndarray", "list"]),
 ])
-def test_model_rejects_bad_input_with_a_clear_message(x, exc, words):
+def test_model_rejects_bad_input_with_a_clear_message(tiny, x, exc, words):
     with pytest.raises(exc) as info:
         tiny().forward(x)
     for word in words + ["vgg11"]:
         assert word in str(info.value)
 
 
-def test_model_rejects_bad_labels_and_bad_construction():
+def test_model_rejects_bad_labels_and_bad_construction(tiny):
     model = tiny()
     with pytest.raises(ValueError, match="label 5 is out of range for 5 classes"):
         model.loss(RNG.standard_normal((2, 3, 32, 32)), np.array([0, 5]))
@@ -211,7 +210,7 @@ def test_custom_config_and_sequential_layers():
     assert model.forward(RNG.standard_normal((2, 3, 8, 8))).shape == (2, 3)
 
 
-def test_torchvision_key_mapping_for_vgg16():
+def test_torchvision_key_mapping_for_vgg16(tiny):
     keys = tiny(config="vgg16").torchvision_keys()
     # torchvision vgg16 features: convs at 0,2 | pool 4 | 5,7 | 9 | 10,12,14 | 16 | 17,19,21 | 23 | 24,26,28 | 30
     conv_idx = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
@@ -227,7 +226,7 @@ def test_torchvision_key_mapping_for_vgg16():
     assert torchvision_keys("vgg16") == keys
 
 
-def test_dense_gradient_buffer_is_reused_and_fully_overwritten():
+def test_dense_gradient_buffer_is_reused_and_fully_overwritten(tiny):
     model = tiny(dropout=0.0)
     x1, x2, y = RNG.standard_normal((2, 3, 32, 32)), RNG.standard_normal((2, 3, 32, 32)), np.array([0, 1])
     _, g1 = model.loss(x1, y)

@@ -369,10 +369,10 @@ def test_from_to_torchvision_roundtrip_and_transpose():
 # .npz, load_into, convert
 # ---------------------------------------------------------------------------
 
-def tiny(seed=0, **kw):
-    opts = dict(num_classes=5, input_size=32, width=0.125, fc_width=8, seed=seed)
-    opts.update(kw)
-    return VGG("vgg11", **opts)
+@pytest.fixture
+def tiny(tiny_vgg):
+    """This module's tiny VGG-11 in float32: 1/8 width, 8-wide fc, 5 classes (overridable)."""
+    return lambda **kw: tiny_vgg(**{"num_classes": 5, "width": 0.125, "fc_width": 8, "dtype": np.float32, **kw})
 
 
 def arch_of(model):
@@ -381,7 +381,7 @@ def arch_of(model):
             "width": model.width, "fc_width": model.fc_width, "in_channels": model.in_channels}
 
 
-def test_npz_roundtrip_without_pickle(tmp_path):
+def test_npz_roundtrip_without_pickle(tiny, tmp_path):
     src = tiny(seed=1)
     path = tmp_path / "w.npz"
     W.save_weights(path, src.params, src.config)
@@ -397,7 +397,7 @@ def test_npz_roundtrip_without_pickle(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "w.npz"]  # no temp files left behind
 
 
-def test_npz_of_the_previous_weights_layout_still_loads(tmp_path):
+def test_npz_of_the_previous_weights_layout_still_loads(tiny, tmp_path):
     src = tiny(seed=1)
     path = tmp_path / "old.npz"
     np.savez(path, __arch__=np.array(json.dumps(arch_of(src))), __minivgg_format__=np.array(1), **src.params)
@@ -416,7 +416,7 @@ def test_npz_of_the_previous_weights_layout_still_loads(tmp_path):
         W.read_weights(tmp_path / "bad.npz")
 
 
-def test_npz_write_is_atomic(tmp_path, monkeypatch):
+def test_npz_write_is_atomic(tiny, tmp_path, monkeypatch):
     good = tiny(seed=1)
     path = tmp_path / "w.npz"
     W.save_weights(path, good.params, good.config)
@@ -434,7 +434,7 @@ def test_npz_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
 
 
-def test_load_into_mismatch_keeps_old_weights(tmp_path):
+def test_load_into_mismatch_keeps_old_weights(tiny, tmp_path):
     src = tiny(seed=1)
     path = tmp_path / "w.npz"
     W.save_weights(path, src.params, src.config)
@@ -453,7 +453,7 @@ def test_load_into_mismatch_keeps_old_weights(tmp_path):
     assert np.array_equal(fitting.params["conv1_1.w"], src.params["conv1_1.w"])
 
 
-def test_bad_npz_and_extensions(tmp_path):
+def test_bad_npz_and_extensions(tiny, tmp_path):
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
     with pytest.raises(CheckpointError, match="no __minivgg__ record"):
         npz.read_minivgg(tmp_path / "plain.npz")
