@@ -163,6 +163,12 @@ def test_a_training_checkpoint_is_a_weights_file_for_every_command(trained, tmp_
     assert main(["evaluate", str(ckpt)]) == 0
     assert "accuracy" in capsys.readouterr().out
     assert main(["features", str(ckpt), "--out", str(tmp_path / "f.npz")]) == 0
+    # converted (plain) weights lack the training mean and dataset these commands need: said on one line
+    for args in (["evaluate", str(converted)], ["features", str(converted), "--out", str(tmp_path / "h.npz")],
+                 ["ensemble", str(converted), str(ckpt)]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert "plain weights" in err and "\n" not in err, (args, err)
     # negative control: a file that is not minivgg's is refused by each of them, on one line
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.zeros(3))

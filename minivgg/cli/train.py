@@ -63,11 +63,23 @@ def load_data(args: argparse.Namespace, meta: Mapping[str, Any] | None = None, d
 
 
 def load_checkpoint_model(path: str):
-    """``(model, checkpoint)`` from a checkpoint or weights file; unreadable or foreign files -> UsageError."""
+    """``(model, checkpoint)`` from a training checkpoint; unreadable, foreign or weights-only files -> UsageError.
+
+    Evaluating a model needs the preprocessing it was trained with (the
+    training mean, the input size) and its dataset, which only a checkpoint
+    written by ``minivgg train`` records; plain weights (``minivgg convert``)
+    are refused with that reason.
+    """
     try:
-        return tr.model_from_checkpoint(path)
+        model, ckpt = tr.model_from_checkpoint(path)
     except (OSError, ValueError) as e:
         raise UsageError(str(e)) from e
+    missing = [k for k in ("preprocess", "data") if k not in ckpt.meta]
+    if missing:
+        raise UsageError(f"{path} holds plain weights without a training run's {' and '.join(missing)} records; "
+                         "this command needs a checkpoint.npz written by minivgg train "
+                         "(minivgg predict takes plain weights)")
+    return model, ckpt
 
 
 def thread_limit(n: int | None):
