@@ -109,7 +109,7 @@ class LayerSpec:
         """Weights plus biases of this layer (0 for parameter-free layers)."""
         if self.weight_shape is None:
             return 0
-        return _prod(self.weight_shape) + _prod(self.bias_shape)
+        return math.prod(self.weight_shape) + math.prod(self.bias_shape)
 
     @property
     def macs(self) -> int:
@@ -126,13 +126,6 @@ class LayerSpec:
         if self.kind == "dense":
             return self.in_channels * self.out_channels
         return 0
-
-
-def _prod(shape: Sequence[int]) -> int:
-    n = 1
-    for dim in shape:
-        n *= dim
-    return n
 
 
 def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[ConfigItem]]:

