@@ -351,3 +351,30 @@ def test_a_failed_restore_changes_nothing(tmp_path, data):
         assert_same_params(before_params, params_of(model))
         assert trainer.optimizer is before_opt and trainer.epoch == 0 and trainer.history == []
         assert trainer.shuffle_rng.bit_generator.state == before_rng
+
+
+def test_a_checkpoint_of_the_previous_layout_still_loads_and_resumes(tmp_path, data):
+    """Format 1 of the trainer: a ``meta`` JSON entry with ``"format": 1`` and a ``"model"`` record."""
+    cfg = tiny_config(epochs=1)
+    res = tr.train(data, cfg, arch=tiny_spec(), out=tmp_path / "new")
+    ckpt = tr.read_checkpoint(res.checkpoint)
+    c = ckpt.config
+    model_record = {"arch": c.arch, "config": c.to_dict()["layers"], "num_classes": c.num_classes,
+                    "input_size": c.input_size, "in_channels": c.in_channels, "width": c.width,
+                    "fc_width": c.fc_width, "dropout": c.dropout, "dtype": "float32", "init": "he", "seed": 3}
+    arrays = {"meta": np.array(json.dumps({**ckpt.meta, "format": 1, "model": model_record}))}
+    for prefix, group in (("param", ckpt.params), ("optim", ckpt.optim), ("sched", ckpt.sched)):
+        arrays.update({f"{prefix}.{k}": v for k, v in group.items()})
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    np.savez(old_dir / tr.CHECKPOINT_NAME, **arrays)
+    old = tr.read_checkpoint(old_dir / tr.CHECKPOINT_NAME)
+    assert old.config == c and old.meta["epoch"] == 1 and "model" not in old.meta
+    model, _ = tr.model_from_checkpoint(old_dir / tr.CHECKPOINT_NAME)
+    assert_same_params(params_of(model), params_of(res.model))
+    # and training resumes from it exactly as from the new layout
+    more = tr.TrainConfig(**{**cfg.to_json(), "epochs": 2})
+    a = tr.train(data, more, out=old_dir, resume=True)
+    b = tr.train(data, more, out=tmp_path / "new", resume=True)
+    assert strip_seconds(a.history) == strip_seconds(b.history)
+    assert_same_params(params_of(a.model), params_of(b.model))
