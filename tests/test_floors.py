@@ -73,8 +73,9 @@ def _imports(path: Path, root: Path) -> list[tuple[int, list[str]]]:
                 if up > len(package):
                     raise AssertionError(f"{path}:{node.lineno}: relative import climbs out of the package")
                 base = package[: len(package) - up] + (node.module.split(".") if node.module else [])
-            if node.module is None or node.level > 0 and not node.module:
-                # ``from . import a, b``: each name may be a submodule of ``base``
+            if not base:
+                # ``from . import ops`` / ``from minivgg import ops``: from the package root, each
+                # name is a unit (or a name defined in the root's __init__, see _unit)
                 for alias in node.names:
                     found.append((node.lineno, base + [alias.name]))
             else:
@@ -171,6 +172,7 @@ def test_checker_accepts_downward_imports(tmp_path):
     ({"io/x.py": "from ... import cli\n"}, "relative import climbs out"),
     ({"visualise/v.py": "from ..ops import relu\n", "ops/relu.py": ""}, "visualise: not in the floor table"),
     ({"cli/c.py": "from .. import __version__\n", "__init__.py": "__version__ = '1'\n"}, "UP on floor 8"),
+    ({"ops/o.py": "from minivgg import training\n", "training/__init__.py": ""}, "UP on floor 6"),
 ])
 def test_checker_catches_each_breach(tmp_path, files, words):
     root = _fake_package(tmp_path, files)

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..configs import FIELDS
+from ..configs import FIELDS, VGGConfig
 from ..io.files import CheckpointError, atomic_write
 from ..io.npz import MinivggFile, read_minivgg, write_minivgg
 from ..vgg import VGG
@@ -89,9 +89,13 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(f.path, f.config, f.params, f.meta, f.optim, f.sched)
 
 
-def check_architecture(ckpt: MinivggFile, model: VGG) -> None:
-    """Raise :class:`CheckpointError` naming every difference if ``ckpt`` is not of ``model``'s architecture."""
-    theirs, mine = ckpt.config.to_dict(), model.config.to_dict()
+def check_architecture(ckpt: MinivggFile, model: VGG | VGGConfig) -> None:
+    """Raise :class:`CheckpointError` naming every difference if ``ckpt`` is not of ``model``'s architecture.
+
+    ``model`` may be the model or just its :class:`~minivgg.configs.VGGConfig`.
+    """
+    config = model if isinstance(model, VGGConfig) else model.config
+    theirs, mine = ckpt.config.to_dict(), config.to_dict()
     diffs = [f"{k}: checkpoint {theirs[k]!r} vs model {mine[k]!r}" for k in FIELDS if theirs[k] != mine[k]]
     if diffs:
         raise CheckpointError(f"{ckpt.path} was saved from a different architecture "

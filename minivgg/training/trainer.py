@@ -358,7 +358,7 @@ def train(data: Dataset, config: TrainConfig = TrainConfig(), *, model: VGG | No
         if ckpt is not None:
             model = build_model(ckpt, seed=config.seed)
             if arch is not None:
-                check_architecture(ckpt, VGG(arch, init="none"))
+                check_architecture(ckpt, VGGConfig.from_arch(arch))  # the record is enough: no model is built
         else:
             model = VGG(arch or recipe_config(data), dtype=data.preprocess.dtype, seed=config.seed)
     trainer = Trainer(model, data, config, out)
