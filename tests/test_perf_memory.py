@@ -1,9 +1,8 @@
-"""Memory behaviour, thread control and the benchmark's plumbing -- nothing here times anything."""
+"""Memory behaviour and thread control -- nothing here times anything (the benchmark's plumbing: test_bench.py)."""
 
 from __future__ import annotations
 
 import gc
-import json
 import tracemalloc
 
 import numba
@@ -11,9 +10,7 @@ import numpy as np
 import pytest
 
 from minivgg import VGG, ops
-from minivgg import bench
 from minivgg.kernels import _parallel as threads
-from minivgg.cli import main as cli_main
 from minivgg.ops import conv as conv_mod
 from minivgg.ops.conv import im2col as im2col_mod
 from minivgg.ops.conv import winograd as wmod
@@ -189,111 +186,3 @@ def test_parallel_matmul_equals_matmul(shape_a, shape_b):
     threads.parallel_matmul(a, b, out, min_cols=4)
     assert _settings() == before               # BLAS back to its thread count
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
-
-
-# ----------------------------------------------------------------- benchmark plumbing (no timing asserted)
-
-def test_bench_runners_on_a_tiny_model_return_complete_records(tmp_path):
-    model = _small_vgg()
-    rows = bench.bench_layers(model, 1, repeats=1, warmup=0)
-    assert [r["name"] for r in rows] == model.layers.names()
-    conv_rows = [r for r in rows if r["kind"] == "conv"]
-    assert all(r["algo"] in ("im2col", "winograd") and r["macs"] > 0 and r["train"]["median_s"] > 0
-               for r in conv_rows)
-    spec = model.specs[0]  # conv1_1: 64*64 outputs * 16 filters * 27
-    assert rows[0]["macs"] == 224 * 224 * spec.out_channels * 27
-    race = bench.conv_race(model.specs, 1, repeats=1, warmup=0, use_torch=False)
-    assert len(race) == len({(s.in_shape, s.out_channels) for s in model.specs if s.kind == "conv"})
-    for row in race:
-        assert row["winner"] in row["times"] and "torch" not in row["times"]
-        assert ("naive" in row["times"]) == (row["macs"] <= bench.NAIVE_MAX_MACS)
-    res = {"arch": "vgg16", "machine": bench.machine_info(1), "sgemm": {"gflops": 100.0},
-           "sgemm_end": {"gflops": 100.0}, "layers": rows, "race": race}
-    text = bench.format_report(res)
-    assert "conv1_1" in text and "% of sgemm" in text and "winner" in text
-    json.loads(bench.to_json(res))
-    pytest.importorskip("matplotlib")
-    path = tmp_path / "layers.png"
-    bench.plot_report(res, str(path))
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["layers.png"]  # no temp file left behind
-
-
-def test_conv_accuracy_reports_fp32_errors_of_both_algorithms():
-    acc = bench.conv_accuracy((1, 8, 10, 10), (8, 8, 3, 3))
-    for algo in ("im2col", "winograd"):
-        for k in ("out", "dx", "dw"):
-            assert 0 < acc[algo][k]["rms_rel"] <= acc[algo][k]["max_rel"] < 1e-5
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["bench", "--model", "vgg99"], "unknown model"),
-    (["bench", "--batch", "0"], "--batch must be >= 1"),
-    (["bench", "--train-batch", "-2"], "--train-batch must be >= 1"),
-    (["bench", "--threads", str(threads.available_cores() + 1)], "impossible"),
-    (["bench", "--threads", "0"], "impossible"),
-    (["bench", "--threads", "two"], "expects integers"),
-    (["bench", "--parts", "model,gpu"], "unknown"),
-])
-def test_bench_cli_bad_input_exits_2(argv, message, capsys):
-    before = _settings()
-    assert cli_main(argv) == 2
-    assert message in capsys.readouterr().err
-    assert _settings() == before
-
-
-def test_bench_run_validates_before_doing_any_work():
-    before = _settings()
-    for kwargs in ({"arch": "resnet"}, {"batch": 0}, {"num_threads": 0}, {"parts": ("model", "gpu")},
-                   {"parts": ("memory",)}, {"memory": {"kept_bytes": 1}}, {"memory": {"inference_peak_bytes": 1.5}}):
-        with pytest.raises(ValueError):
-            bench.run(**kwargs)
-    assert _settings() == before
-
-
-def test_bench_memory_section_sets_measure_memory_against_the_bound():
-    from minivgg.analysis.measure import measure_memory
-    from minivgg.bench import runners
-
-    model = _small_vgg()
-    measured = measure_memory(model, 1)
-    record = runners._memory_record(model, measured)
-    bound = bench.memory_bound(model, 1)
-    assert record["peak_bytes"] == measured["inference_peak_bytes"] > 0
-    assert record["bound_bytes"] == 3 * bound["largest_activation_bytes"] + bound["max_workspace_bytes"]
-    assert record["ratio_to_bound"] == record["peak_bytes"] / record["bound_bytes"]
-    res = {"arch": "vgg16", "machine": bench.machine_info(1), "sgemm": {"gflops": 100.0},
-           "sgemm_end": {"gflops": 100.0}, "memory": record}
-    assert "of the bound" in bench.format_report(res)
-
-
-def test_measure_pair_interleaves_and_reports_the_median_ratio(monkeypatch):
-    from minivgg.bench import timing
-
-    clock = [0.0]
-    calls = []
-
-    def make(name, cost):
-        def fn():
-            calls.append(name)
-            clock[0] += cost
-        return fn
-
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
-    ta, tb, ratio = timing.measure_pair(make("a", 2.0), make("b", 1.0), repeats=4, warmup=1)
-    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
-    assert ta.runs == [2.0] * 4 and tb.runs == [1.0] * 4
-    assert ratio == 2.0
-
-
-@pytest.mark.parametrize("use_torch", [False, True])
-def test_bench_model_runs_with_and_without_the_torch_twin(use_torch):
-    """The whole-model runner works on a tiny net (no time is asserted, only what it reports)."""
-    from minivgg import VGG, bench
-
-    if use_torch:
-        pytest.importorskip("torch")
-    model = VGG("vgg11", num_classes=10, input_size=32, width=0.0625, fc_width=16)
-    res = bench.bench_model(model, 1, train_batch=2, repeats=1, warmup=0, use_torch=use_torch)
-    assert res["macs_per_image"] == sum(s.macs for s in model.specs) > 0
-    assert ("ratio_forward" in res and "torch" in res) == use_torch

@@ -1,9 +1,11 @@
 """The conv algorithms against each other: forward speed on every VGG layer shape, and fp32 accuracy.
 
 :func:`conv_race` times each minivgg algorithm (naive loops, im2col + GEMM,
-Winograd F(2x2, 3x3)) and PyTorch's ``conv2d`` on each distinct conv shape of
-a model, and names the winner next to what ``algo="auto"`` would pick -- so a
-reader sees where the heuristic is right. :func:`conv_accuracy` measures what
+Winograd F(2x2, 3x3)) on each distinct conv shape of a model, in this process,
+and names the winner next to what ``algo="auto"`` would pick -- so a reader
+sees where the heuristic is right. (PyTorch's per-layer times come from fresh
+processes, :func:`minivgg.bench.isolated.compare_layers`: timed in this
+process, its idle OpenMP threads would disturb minivgg's.) :func:`conv_accuracy` measures what
 Winograd's fewer multiplications cost in float32 rounding, against direct
 convolution, both relative to a float64 reference.
 """
@@ -17,7 +19,6 @@ import numpy as np
 from ..configs import LayerSpec
 from ..ops import conv as _conv
 from .timing import gflops, measure
-from .torch_twin import have_torch
 
 #: Conv shapes larger than this many MACs are not timed with the naive loops.
 NAIVE_MAX_MACS = 2_000_000
@@ -36,13 +37,11 @@ def _conv_shapes(specs: Sequence[LayerSpec], batch: int) -> list[tuple[str, tupl
 
 
 def conv_race(specs: Sequence[LayerSpec], batch: int, *, repeats: int = 5, warmup: int = 1,
-              algos: Sequence[str] = ("naive", "im2col", "winograd"), use_torch: bool = True,
-              dtype=np.float32) -> list[dict]:
-    """Each distinct conv shape: forward time of every algorithm (and torch), the winner and GFLOP/s.
+              algos: Sequence[str] = ("naive", "im2col", "winograd"), dtype=np.float32) -> list[dict]:
+    """Each distinct conv shape: forward time of every minivgg algorithm, the winner and GFLOP/s.
 
     ``naive`` only runs on shapes below :data:`NAIVE_MAX_MACS`. Times are of
-    :func:`minivgg.ops.conv2d_forward` (validation included), torch's of
-    ``torch.nn.functional.conv2d`` under ``no_grad``.
+    :func:`minivgg.ops.conv2d_forward` (validation included).
     """
     rng = np.random.default_rng(0)
     rows = []
@@ -60,23 +59,8 @@ def conv_race(specs: Sequence[LayerSpec], batch: int, *, repeats: int = 5, warmu
             t = measure(lambda: _conv.conv2d_forward(x, w, b, 1, ws[2] // 2, algo=algo), repeats, warmup)
             row["times"][algo] = t.to_dict()
             row["gflops"][algo] = gflops(macs, t.median)
-        if use_torch and have_torch():
-            import torch
-            import torch.nn.functional as tnf
-
-            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-
-            def run_torch():
-                with torch.no_grad():
-                    tnf.conv2d(tx, tw, tb, 1, ws[2] // 2)
-
-            t = measure(run_torch, repeats, warmup)
-            row["times"]["torch"] = t.to_dict()
-            row["gflops"]["torch"] = gflops(macs, t.median)
-        mine = {a: v["median_s"] for a, v in row["times"].items() if a != "torch"}
+        mine = {a: v["median_s"] for a, v in row["times"].items()}
         row["winner"] = min(mine, key=mine.get)
-        if "torch" in row["times"]:
-            row["best_vs_torch"] = mine[row["winner"]] / row["times"]["torch"]["median_s"]
         rows.append(row)
     return rows
 

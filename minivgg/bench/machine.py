@@ -60,3 +60,22 @@ def sgemm_rate(n: int = 2048, repeats: int = 5, warmup: int = 1) -> dict:
     c = np.empty((n, n), dtype=np.float32)
     t = measure(lambda: np.matmul(a, b, out=c), repeats, warmup)
     return {"n": n, "timing": t.to_dict(), "gflops": gflops(n ** 3, t.median)}
+
+
+def memory_bandwidth(mbytes: int = 256, repeats: int = 5, warmup: int = 1) -> dict:
+    """Main-memory bandwidth in GB/s: a streaming read (``np.sum``) and a copy, of ``mbytes`` MB each.
+
+    The arrays are far larger than any cache, so this is what a layer that
+    streams its weights (fc6 at batch 1: 411 MB) can hope for. The copy
+    figure counts both the bytes read and the bytes written. NumPy's sum and
+    copy run on one thread; with more cores a streaming kernel may do better,
+    so the figure is a practical, not a theoretical, ceiling.
+    """
+    n = mbytes * 2**20 // 4
+    src = np.ones(n, dtype=np.float32)
+    dst = np.empty_like(src)
+    read = measure(lambda: np.add.reduce(src), repeats, warmup)
+    copy = measure(lambda: np.copyto(dst, src), repeats, warmup)
+    nbytes = src.nbytes
+    return {"mbytes": mbytes, "read_gbs": nbytes / read.median / 1e9, "copy_gbs": 2 * nbytes / copy.median / 1e9,
+            "read": read.to_dict(), "copy": copy.to_dict()}

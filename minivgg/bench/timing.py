@@ -1,4 +1,4 @@
-"""Measurement primitives: time a callable with warm-up discarded, time two interleaved, GFLOP/s.
+"""Measurement primitives: time a callable with warm-up discarded, and GFLOP/s.
 
 Every timing here discards ``warmup`` calls first -- the first call of a
 Numba kernel loads its cache and the first touch of a fresh array page-faults,
@@ -54,29 +54,6 @@ def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Timi
         fn()
         runs.append(time.perf_counter() - t0)
     return Timing(runs)
-
-
-def measure_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int = 5,
-                 warmup: int = 1) -> tuple[Timing, Timing, float]:
-    """Time ``fa`` and ``fb`` interleaved; return both timings and the median of the per-round ratios.
-
-    On a shared machine the capacity drifts (the sgemm rate here has moved 2x
-    within one run). Timing all of A and then all of B charges that drift to
-    one side; alternating A and B in every round -- and swapping which goes
-    first each round -- charges it to both, and the median of the per-round
-    ratios ``a_i / b_i`` is the comparison least affected by it.
-    """
-    for _ in range(warmup):
-        fa()
-        fb()
-    runs_a, runs_b = [], []
-    for i in range(repeats):
-        for fn, runs in ((fa, runs_a), (fb, runs_b)) if i % 2 == 0 else ((fb, runs_b), (fa, runs_a)):
-            t0 = time.perf_counter()
-            fn()
-            runs.append(time.perf_counter() - t0)
-    ratio = statistics.median(a / b for a, b in zip(runs_a, runs_b))
-    return Timing(runs_a), Timing(runs_b), ratio
 
 
 def gflops(macs: int, seconds: float) -> float:

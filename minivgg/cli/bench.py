@@ -1,10 +1,11 @@
-"""``minivgg bench``: time minivgg on this CPU, as ratios to its sgemm rate and to PyTorch.
+"""``minivgg bench``: minivgg against PyTorch (in fresh processes) and against this CPU's own limits.
 
 Argument parsing, printing and the progress bar only; the runners and
-formatters are in :mod:`minivgg.bench`. The memory part is measured by
-:func:`minivgg.analysis.measure.measure_memory` (bench and analysis are sibling
-tools and do not import each other, so this command hands one's result to the
-other).
+formatters are in :mod:`minivgg.bench`. Two things are wired here because
+they join sibling tools: the small network is the training recipe's
+(:mod:`minivgg.training`), and the memory part is measured by
+:func:`minivgg.analysis.measure.measure_memory` and set against
+:func:`minivgg.bench.memory_bound`.
 """
 
 from __future__ import annotations
@@ -13,24 +14,40 @@ import argparse
 import sys
 
 from . import UsageError
+from ._common import arch_name, non_negative_int, positive_float, positive_int
 
-PARTS = ("model", "layers", "race", "accuracy", "memory")
+PARTS = ("model", "small", "layers", "race", "accuracy", "memory")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "bench", help="benchmark a VGG on this CPU (per layer, whole model, conv algorithms)",
-        description="Time forward and forward+backward per layer and for the whole model, race the conv "
-                    "algorithms (naive, im2col, Winograd, PyTorch) on every layer shape, and report GFLOP/s "
-                    "from the analytic MACs as a % of the BLAS sgemm rate measured in the same run. "
-                    "Warm-up runs are discarded; medians and spreads are reported.")
-    p.add_argument("--model", default="vgg16", help="architecture: vgg11, vgg13, vgg16c, vgg16, vgg19 (default vgg16)")
-    p.add_argument("--batch", type=int, default=1, help="images per inference forward (default 1)")
-    p.add_argument("--train-batch", type=int, default=2, help="images per forward+backward (default 2)")
-    p.add_argument("--threads", default="all",
-                   help="thread counts, comma-separated, e.g. '1,all' (default all cores)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="discarded runs before timing (default 1)")
+        "bench", help="benchmark a VGG on this CPU against PyTorch and the hardware's own limits",
+        description="Compare minivgg with PyTorch (each library in its own fresh process, alternating, "
+                    "repeated until the per-round ratios agree) on the whole model, on the small network "
+                    "'minivgg train' trains (one step and a whole epoch), and per layer; set every layer "
+                    "against its floor from the sgemm rate and memory bandwidth measured in the same run; race "
+                    "minivgg's conv algorithms; measure their fp32 error. Set OPENBLAS_CORETYPE as you want "
+                    "BLAS to run (make bench unsets it, so OpenBLAS picks its own kernel); the report names "
+                    "the kernel that ran.")
+    p.add_argument("--model", default="vgg16", type=arch_name,
+                   help="architecture: vgg11, vgg13, vgg16c, vgg16, vgg19 (default vgg16)")
+    p.add_argument("--batch", type=positive_int, default=1, help="images per inference forward (default 1)")
+    p.add_argument("--train-batch", type=positive_int, default=2,
+                   help="images per forward+backward (default 2)")
+    p.add_argument("--small-batch", type=positive_int, default=32,
+                   help="batch of the small network's training step (default 32)")
+    p.add_argument("--epoch-images", type=positive_int, default=1024,
+                   help="images in the small network's timed epoch (default 1024)")
+    p.add_argument("--threads", default="1,all",
+                   help="thread counts, comma-separated, e.g. '1,all' (default 1,all)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per process (default 5)")
+    p.add_argument("--warmup", type=non_negative_int, default=2, help="discarded runs per process (default 2)")
+    p.add_argument("--rounds", type=positive_int, default=3,
+                   help="fresh-process rounds at least, and for the per-layer part (default 3)")
+    p.add_argument("--max-rounds", type=positive_int, default=7,
+                   help="rounds at most, while the ratios have not settled (default 7)")
+    p.add_argument("--target-spread", type=positive_float, default=0.10,
+                   help="stop once the last --rounds ratios agree within this (max-min)/median (default 0.10)")
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default all)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
@@ -58,27 +75,20 @@ def _thread_counts(text: str, cores: int) -> list[int]:
     return list(dict.fromkeys(counts))  # keep order, drop repeats
 
 
-def _check_args(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
-    from ..configs import ARCHS, CONFIGS
+def _check_args(args: argparse.Namespace) -> tuple[list[int], list[str]]:
     from ..kernels._parallel import available_cores
 
-    name = args.model.strip().lower()
-    if len(name) == 1 and name.upper() in CONFIGS:  # a letter: its readable name
-        name = next(k for k, v in ARCHS.items() if v == name.upper())
-    if name not in ARCHS:
-        raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(ARCHS)}")
-    for label, value in (("--batch", args.batch), ("--train-batch", args.train_batch), ("--repeats", args.repeats)):
-        if value < 1:
-            raise UsageError(f"{label} must be >= 1, got {value}")
-    if args.warmup < 0:
-        raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.rounds > args.max_rounds:
+        raise UsageError(f"--rounds {args.rounds} is more than --max-rounds {args.max_rounds}")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise UsageError(f"--parts: unknown {bad or 'empty list'}; choose from {', '.join(PARTS)}")
-    if args.plot and not any(p in parts for p in ("layers", "race")):
-        raise UsageError("--plot needs the 'layers' or 'race' part")
-    return name, _thread_counts(args.threads, available_cores()), parts
+    if args.plot and "layers" not in parts:
+        raise UsageError("--plot needs the 'layers' part")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot {args.plot!r}: the chart is a PNG, give a file name ending in .png")
+    return _thread_counts(args.threads, available_cores()), parts
 
 
 class _Progress:
@@ -103,39 +113,61 @@ class _Progress:
             self.bar.close()
 
 
-def _measure_memory(arch: str, num_threads: int) -> dict:
-    """Inference peak of a float32 ``arch`` at batch 1, under the thread count the timings use."""
+def _small_network(batch: int, epoch_images: int) -> dict:
+    """The network ``minivgg train`` trains by default, with its default optimiser: the ``small`` part."""
+    from ..training import TrainConfig, load_dataset, recipe_config
+
+    data = load_dataset("shapes", n_train=64, n_val=16)  # only its shapes matter: the config is fitted to them
+    config = recipe_config(data)
+    tc = TrainConfig()
+    return {"label": f"{config.describe()} (the shapes recipe), {tc.optimizer}, 32x32 inputs",
+            "config": config.to_dict(), "batch": batch, "epoch_images": epoch_images,
+            "optimizer": {"name": tc.optimizer, "lr": tc.lr, "momentum": tc.momentum,
+                          "weight_decay": tc.weight_decay}}
+
+
+def _memory(arch: str, num_threads: int) -> dict:
+    """Inference peak of a float32 ``arch`` at batch 1 set against the analytic bound."""
     import numpy as np
 
+    from .. import bench
     from ..analysis.measure import measure_memory
     from ..kernels._parallel import limit_threads
     from ..vgg import VGG
 
     with limit_threads(num_threads):
-        return measure_memory(VGG(arch, dtype=np.float32), batch=1)
+        model = VGG(arch, dtype=np.float32)
+        return bench.memory_record(model, measure_memory(model, batch=1))
 
 
 def run(args: argparse.Namespace) -> int:
-    arch, counts, parts = _check_args(args)
+    counts, parts = _check_args(args)
     from .. import bench
+    from ._bench_worker import WORKER
 
     timed = [p for p in parts if p != "memory"]
-    results = []
-    for n in counts:
-        memory = _measure_memory(arch, n) if "memory" in parts else None
-        with _Progress(f"bench {arch}, {n} thread{'s' if n > 1 else ''}") as progress:
-            res = bench.run(arch, batch=args.batch, train_batch=args.train_batch, num_threads=n,
-                            repeats=args.repeats, warmup=args.warmup, use_torch=not args.no_torch, parts=timed,
-                            startup=args.startup, memory=memory, progress=progress)
-        results.append(res)
-        if not args.json:
-            print(bench.format_report(res), flush=True)
-            print()
+    small = _small_network(args.small_batch, args.epoch_images) if "small" in parts else None
+    res: dict = {}
+    if timed:
+        with _Progress(f"bench {args.model}") as progress:
+            res = bench.run(args.model, worker=WORKER, thread_counts=counts, batch=args.batch,
+                            train_batch=args.train_batch, small=small, parts=timed, use_torch=not args.no_torch,
+                            repeats=args.repeats, warmup=args.warmup, min_rounds=args.rounds,
+                            max_rounds=args.max_rounds, target_spread=args.target_spread, progress=progress)
+        res["verdicts"] = bench.verdicts(res)
+    else:
+        res = {"arch": args.model, "libs": ["minivgg"], "runs": []}
+    if "memory" in parts:
+        res["memory"] = _memory(args.model, max(counts))
+    if args.startup:
+        res["startup"] = bench.startup_cost(args.model, max(counts))
     if args.json:
-        print(bench.to_json(results[0] if len(results) == 1 else results))
+        print(bench.to_json(res))
+    else:
+        print(bench.format_report(res), flush=True)
     if args.plot:
         try:
-            bench.plot_report(results[-1], args.plot)
+            bench.plot_report(res, args.plot)
         except ImportError:
             raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
         print(f"plot written to {args.plot}", file=sys.stderr)
