@@ -10,12 +10,19 @@ and zero padding ``p``, the column matrix of image ``n`` is
 with rows ordered ``(c, i, j)`` -- exactly the order of ``w.reshape(F, C*KH*KW)``
 -- and columns ordered ``(y, x')`` over the ``H_out x W_out`` output grid. Then
 ``out[n] = w.reshape(F, -1) @ cols[n]`` is the convolution (cs231n lecture 9 /
-assignment 2's "fast layers"). Padding is never materialised: out-of-bounds
-reads are written as zeros, so no padded copy of ``x`` is made.
+assignment 2's "fast layers").
+
+The kernels take the *padded* input ``x_pad`` (N, C, H + 2p, W + 2p), which the
+caller builds once: the copy costs ``C*(H+2p)*(W+2p)`` values, a ninth of the
+columns for a 3x3 conv, and in exchange the loops have no bounds tests at all.
+Measured on this machine that made im2col 1.5-4x faster than clipping each row
+against the border in the loop, most on small images (a 2x2 map has nothing
+*but* border), where the per-row bookkeeping dominated.
 
 ``col2im`` is the adjoint (transpose) of ``im2col``: it *adds* every column
-entry back to the pixel it was read from, which is how ``dx`` is assembled from
-``w.T @ dout``. Overlapping windows (stride < kernel) accumulate.
+entry back to the padded pixel it was read from, which is how ``dx`` is
+assembled from ``w.T @ dout``; the caller then drops the border. Overlapping
+windows (stride < kernel) accumulate.
 
 Cost: both kernels touch ``N * C * KH * KW * H_out * W_out`` elements (no
 multiplies); they are memory-bound, which is why minivgg bounds the column
@@ -25,9 +32,8 @@ These are serial kernels with ``cache=True, nogil=True`` (compiled once,
 reused by later processes) that work on a slice ``[c_lo, c_hi)`` of the input
 channels: :func:`minivgg.kernels._parallel.parallel_for` runs slices on several cores
 (different channels touch disjoint rows of ``cols`` and disjoint planes of
-``dx``). No ``fastmath``: they are on the gradient-checked path. The inner
-loops split each output row into its padded edges and a bounds-check-free
-middle, which LLVM vectorises for stride 1.
+``dx``). ``cols`` may be a strided view (the ops keep a chunk of images side
+by side). No ``fastmath``: they are on the gradient-checked path.
 """
 
 from __future__ import annotations
@@ -35,72 +41,49 @@ from __future__ import annotations
 import numba
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _valid_range(j, stride, pad, width, w_out):  # pragma: no cover - compiled
-    """Output columns ``[lo, hi)`` whose input column ``xo*stride + j - pad`` lies inside ``[0, width)``."""
-    lo = 0
-    if pad > j:
-        lo = (pad - j + stride - 1) // stride
-    hi = 0
-    if width - 1 + pad - j >= 0:
-        hi = (width - 1 + pad - j) // stride + 1
-    if hi > w_out:
-        hi = w_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
 @numba.njit(cache=True, nogil=True)
-def im2col_channels(x, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, cols):  # pragma: no cover - compiled
-    """Fill rows ``c*KH*KW .. (c+1)*KH*KW`` of ``cols`` (N, C*KH*KW, H_out*W_out) for ``c_lo <= c < c_hi``."""
-    n_img, _, height, width = x.shape
-    for n in range(n_img):
-        for c in range(c_lo, c_hi):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    lo, hi = _valid_range(j, stride, pad, width, w_out)
+def im2col_channels(x_pad, c_lo, c_hi, kh, kw, stride, h_out, w_out, cols):  # pragma: no cover - compiled
+    """Fill rows ``c*KH*KW .. (c+1)*KH*KW`` of ``cols`` (N, C*KH*KW, H_out*W_out) for ``c_lo <= c < c_hi``.
+
+    ``x_pad`` is the zero-padded input (N, C, H + 2p, W + 2p).
+    """
+    n_img = x_pad.shape[0]
+    for c in range(c_lo, c_hi):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for n in range(n_img):
+                    dst = cols[n, row]
                     for y in range(h_out):
-                        src_y = y * stride + i - pad
+                        src = x_pad[n, c, y * stride + i]
                         base = y * w_out
-                        if src_y < 0 or src_y >= height:
+                        if stride == 1:
                             for xo in range(w_out):
-                                cols[n, row, base + xo] = 0
-                            continue
-                        for xo in range(lo):
-                            cols[n, row, base + xo] = 0
-                        off = j - pad
-                        if stride == 1:
-                            for xo in range(lo, hi):
-                                cols[n, row, base + xo] = x[n, c, src_y, xo + off]
+                                dst[base + xo] = src[j + xo]
                         else:
-                            for xo in range(lo, hi):
-                                cols[n, row, base + xo] = x[n, c, src_y, xo * stride + off]
-                        for xo in range(hi, w_out):
-                            cols[n, row, base + xo] = 0
-
+                            for xo in range(w_out):
+                                dst[base + xo] = src[j + xo * stride]
 
 
 @numba.njit(cache=True, nogil=True)
-def col2im_channels(cols, c_lo, c_hi, kh, kw, stride, pad, h_out, w_out, dx):  # pragma: no cover - compiled
-    """Add rows of ``cols`` back into channels ``c_lo <= c < c_hi`` of ``dx`` (N, C, H, W)."""
-    n_img, _, height, width = dx.shape
-    for n in range(n_img):
-        for c in range(c_lo, c_hi):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    lo, hi = _valid_range(j, stride, pad, width, w_out)
-                    off = j - pad
+def col2im_channels(cols, c_lo, c_hi, kh, kw, stride, h_out, w_out, dx_pad):  # pragma: no cover - compiled
+    """Add rows of ``cols`` back into channels ``c_lo <= c < c_hi`` of the padded gradient ``dx_pad``.
+
+    ``dx_pad`` (N, C, H + 2p, W + 2p) must start zeroed; the caller drops its border.
+    """
+    n_img = dx_pad.shape[0]
+    for c in range(c_lo, c_hi):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for n in range(n_img):
+                    src = cols[n, row]
                     for y in range(h_out):
-                        src_y = y * stride + i - pad
-                        if src_y < 0 or src_y >= height:
-                            continue
+                        dst = dx_pad[n, c, y * stride + i]
                         base = y * w_out
                         if stride == 1:
-                            for xo in range(lo, hi):
-                                dx[n, c, src_y, xo + off] += cols[n, row, base + xo]
+                            for xo in range(w_out):
+                                dst[j + xo] += src[base + xo]
                         else:
-                            for xo in range(lo, hi):
-                                dx[n, c, src_y, xo * stride + off] += cols[n, row, base + xo]
+                            for xo in range(w_out):
+                                dst[j + xo * stride] += src[base + xo]
