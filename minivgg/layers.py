@@ -24,6 +24,13 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from . import ops
+from .kernels.compare import same_bits
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """``a``'s raw bits as a flat unsigned-integer view (a copy only if ``a`` is not contiguous)."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(-1).view(np.uint64 if a.itemsize == 8 else np.uint32)
 
 INITS = ("he", "paper", "none")
 
@@ -80,7 +87,19 @@ class Layer:
 
 
 class Conv2d(Layer):
-    """Convolution layer; weights ``(F, C, KH, KW)``, bias ``(F,)``. See :func:`minivgg.ops.conv2d_forward`."""
+    """Convolution layer; weights ``(F, C, KH, KW)``, bias ``(F,)``. See :func:`minivgg.ops.conv2d_forward`.
+
+    Inference filter cache: Winograd transforms the filters before use
+    (``U = G w G^T``, 16/9 the size of ``w``). In inference mode
+    (``train=False``) the layer keeps the last ``U`` together with a copy of
+    the ``w`` it came from, and reuses ``U`` while ``params["w"]`` is still
+    bit-for-bit that copy -- checked on every forward by one streaming
+    comparison (:func:`minivgg.kernels.compare.same_bits`), so changing a
+    weight in place, assigning a new array or loading weights all take
+    effect at once. Cost: ``U`` plus the copy, 25/9 of the layer's weights,
+    held while the layer lives; ``cache_filters = False`` turns it off (and
+    frees it). Training forwards never use it (the weights change every step).
+    """
 
     def __init__(self, name: str, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
                  pad: int | None = None, *, dtype=np.float32, init: str = "he",
@@ -92,10 +111,43 @@ class Conv2d(Layer):
         shape = (out_channels, in_channels, kernel, kernel)
         self.params["w"] = init_weight(shape, in_channels * kernel * kernel, init, rng, dtype)
         self.params["b"] = np.zeros(out_channels, dtype=dtype)
+        self._filters: tuple | None = None  # (algo, copy of w, transformed w): the inference filter cache
+        self._cache_filters = True
+
+    @property
+    def cache_filters(self) -> bool:
+        """Whether inference forwards reuse the transformed filters (see the class docstring)."""
+        return self._cache_filters
+
+    @cache_filters.setter
+    def cache_filters(self, value: bool) -> None:
+        self._cache_filters = bool(value)
+        if not value:
+            self._filters = None
+
+    def _transformed_filters(self, x) -> np.ndarray | None:
+        """The cached transform of ``params["w"]`` for the algorithm this input gets, or ``None``."""
+        w = self.params["w"]
+        if not (isinstance(x, np.ndarray) and x.ndim == 4 and isinstance(w, np.ndarray) and w.ndim == 4
+                and x.dtype == w.dtype and w.dtype in (np.float32, np.float64) and x.shape[1] == w.shape[1]):
+            return None  # conv2d_forward will explain what is wrong
+        algo = ops.conv.choose_algorithm(x.shape, w.shape, self.stride, self.pad, self.algo)
+        transform = ops.conv.FILTER_TRANSFORMS.get(algo)
+        if transform is None:
+            return None
+        entry = self._filters
+        if (entry is not None and entry[0] == algo and entry[1].shape == w.shape and entry[1].dtype == w.dtype
+                and same_bits(_bits(entry[1]), _bits(w))):
+            return entry[2]
+        self._filters = None  # drop the stale one before allocating its replacement
+        w = np.ascontiguousarray(w)
+        self._filters = (algo, w.copy(), transform(w))
+        return self._filters[2]
 
     def forward(self, x, train=False):
+        filters = self._transformed_filters(x) if self._cache_filters and not train else None
         out, cache = ops.conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.pad,
-                                        algo=self.algo, name=self.name)
+                                        algo=self.algo, name=self.name, filters=filters)
         self._keep(cache, train)
         return out
 

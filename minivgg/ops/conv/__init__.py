@@ -100,6 +100,15 @@ ALGORITHMS: dict[str, tuple[ForwardImpl, BackwardImpl]] = {
     "winograd": (_winograd.winograd_forward, _winograd.winograd_backward),
 }
 
+#: algo -> ``transform(w)``, for the algorithms that transform their filters before use.
+#: :func:`conv2d_forward` accepts the result as ``filters=`` so a caller that
+#: knows ``w`` has not changed (the inference cache of :class:`minivgg.layers.Conv2d`)
+#: skips the transform: for VGG-16 that is 16/9 of the conv weights (105 MB)
+#: written on every forward.
+FILTER_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "winograd": lambda w: _winograd.transform_filters(w),  # looked up at call time (tests replace it)
+}
+
 #: ``"auto"`` picks Winograd only when its 16 GEMMs have at least this many
 #: input channels (their inner dimension): conv1_1's C = 3 makes 16 GEMMs with
 #: K = 3, which run at a few % of the BLAS peak.
@@ -137,8 +146,11 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
                     algo: str = "auto") -> int:
     """Scratch memory one forward call allocates besides its output (not counting ``x``, ``w``, ``b``).
 
-    * im2col: ``chunk * C*KH*KW * H_out*W_out`` values of columns (0 for a
-      1x1/s1/p0 conv), ``chunk = min(N, max(1, WORKSPACE_BYTES // one image))``;
+    * im2col: ``chunk * C*KH*KW * H_out*W_out`` values of columns,
+      ``chunk = min(N, max(1, WORKSPACE_BYTES // one image))``, plus the
+      chunk's padded input ``chunk * C*(H+2p)*(W+2p)`` (if ``p > 0``) and, for
+      ``chunk > 1``, the product ``chunk * F*H_out*W_out`` before it is
+      transposed into ``out`` (0 for a 1x1/s1/p0 conv);
     * winograd: ``U`` (16*F*C values) plus the blocks of ``V`` and ``M`` in
       flight (:func:`minivgg.ops.conv.winograd.forward_workspace_bytes`);
     * naive: the padded input copy.
@@ -154,11 +166,15 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
     if is_pointwise(kh, kw, stride, pad):
         return 0
     per_image = c * kh * kw * ho * wo * itemsize
-    return min(n, images_per_chunk(per_image)) * per_image
+    chunk = min(n, images_per_chunk(per_image))
+    padded = chunk * c * (h + 2 * pad) * (wd + 2 * pad) * itemsize if pad else 0
+    product = chunk * f * ho * wo * itemsize if chunk > 1 else 0
+    return chunk * per_image + padded + product
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,
-                   *, algo: str = "auto", name: str = "conv2d") -> tuple[np.ndarray, Conv2dCache]:
+                   *, algo: str = "auto", name: str = "conv2d",
+                   filters: np.ndarray | None = None) -> tuple[np.ndarray, Conv2dCache]:
     """Convolve ``x`` with ``w`` and add ``b``; return ``(out, cache)``.
 
     Parameters
@@ -173,6 +189,10 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
         convs where it is faster, else im2col (:func:`choose_algorithm`).
     name : str
         Layer name used in error messages.
+    filters : ndarray, optional
+        ``FILTER_TRANSFORMS[algo](w)`` computed earlier for this very ``w``
+        and the algorithm ``algo`` resolves to; used instead of transforming
+        ``w`` again. The caller vouches that ``w`` has not changed since.
 
     Returns
     -------
@@ -186,7 +206,14 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     stride, pad = _check_conv_args(x, w, b, stride, pad, name)
     algo = choose_algorithm(x.shape, w.shape, stride, pad, algo)
     x = np.ascontiguousarray(x)
-    out = ALGORITHMS[algo][0](x, np.ascontiguousarray(w), b, stride, pad)
+    w_c = np.ascontiguousarray(w)
+    if filters is not None and algo not in FILTER_TRANSFORMS:
+        raise ValueError(f"{name}: filters= is only for {sorted(FILTER_TRANSFORMS)}, but algo is {algo!r}")
+    if algo in FILTER_TRANSFORMS:
+        filters = FILTER_TRANSFORMS[algo](w_c) if filters is None else filters
+        out = ALGORITHMS[algo][0](x, w_c, b, stride, pad, filters)
+    else:
+        out = ALGORITHMS[algo][0](x, w_c, b, stride, pad)
     return out, Conv2dCache(x, w, stride, pad, algo)
 
 

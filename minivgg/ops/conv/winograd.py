@@ -141,7 +141,17 @@ def transform_filters(w: np.ndarray) -> np.ndarray:
     return u
 
 
-def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1) -> np.ndarray:
+def _check_u(u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    expected = (16, *w.shape[:2])
+    if not isinstance(u, np.ndarray) or u.shape != expected or u.dtype != w.dtype or not u.flags.c_contiguous:
+        got = f"{u.shape} {u.dtype}" if isinstance(u, np.ndarray) else type(u).__name__
+        raise ValueError(f"winograd: transformed filters u must be a C-contiguous {expected} {w.dtype} array "
+                         f"(transform_filters(w)), got {got}")
+    return u
+
+
+def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,
+                     u: np.ndarray | None = None) -> np.ndarray:
     """3x3/s1/p1 convolution by F(2x2, 3x3); same result as :func:`~minivgg.ops.conv2d_forward`.
 
     Parameters
@@ -149,6 +159,9 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 
     x : (N, C, H, W) C-contiguous; w : (F, C, 3, 3) C-contiguous; b : (F,)
         One floating dtype throughout (float32 or float64).
     stride, pad : must be 1 and 1.
+    u : (16, F, C), optional
+        ``transform_filters(w)`` computed earlier (the inference filter cache
+        of :class:`minivgg.layers.Conv2d`); recomputed when not given.
 
     Returns
     -------
@@ -164,7 +177,7 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 
     f_out = w.shape[0]
     th, tw = tiles(h, wd)
     total = n_img * th * tw
-    u = transform_filters(w)                                    # (16, F, C)
+    u = transform_filters(w) if u is None else _check_u(u, w)   # (16, F, C)
     out = np.empty((n_img, f_out, h, wd), dtype=x.dtype)
     nthreads = threads.get_num_threads()
     pb = block_tiles(c, f_out, x.itemsize, PIPELINE_BLOCK_BYTES, total)
