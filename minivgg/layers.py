@@ -151,8 +151,9 @@ class Conv2d(Layer):
         self._keep(cache, train)
         return out
 
-    def backward(self, dout):
-        dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dout, self._take_cache())
+    def backward(self, dout, need_dx: bool = True):
+        """Fill ``grads``; return ``dx`` (``None`` with ``need_dx=False``: the first layer's is never used)."""
+        dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dout, self._take_cache(), need_dx=need_dx)
         return dx
 
 
@@ -278,9 +279,16 @@ class Sequential:
                 break
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Backpropagate ``dout`` through every layer in reverse; return ``dx``."""
-        for layer in reversed(self.layers):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate ``dout`` through every layer in reverse; return ``dx``.
+
+        ``input_grad=False`` (training, where nothing uses the gradient of the
+        images) lets a first conv layer skip its ``dx`` and returns ``None``.
+        """
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and isinstance(layer, Conv2d):
+                return layer.backward(dout, need_dx=False)
             dout = layer.backward(dout)
         return dout
 

@@ -178,7 +178,7 @@ class VGG:
         """
         logits = self.forward(x, train=True)
         loss, dlogits = softmax_cross_entropy(logits, y)
-        self.backward(dlogits)
+        self.layers.backward(dlogits, input_grad=False)  # nothing needs d(loss)/d(images): conv1_1 skips it
         return loss, self.grads
 
     def _batched(self, x: np.ndarray, fn, batch_size: int) -> np.ndarray:

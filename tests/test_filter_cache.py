@@ -139,3 +139,33 @@ def test_same_bits_finds_any_single_difference(dtype):
     nan = np.full(3, np.nan, dtype)
     assert same_bits(_bits(nan), _bits(nan.copy()))  # bits, not values: NaN equals its own copy
     assert not same_bits(_bits(np.zeros(3, dtype)), _bits(-np.zeros(3, dtype)))
+
+
+# ----------------------------------------------------------------- the first layer skips its input gradient
+
+@pytest.mark.parametrize("algo", ["im2col", "winograd", "naive"])
+def test_need_dx_false_gives_the_same_weight_gradients_and_no_dx(algo):
+    x = RNG.standard_normal((2, 3, 7, 6))
+    w, b = RNG.standard_normal((4, 3, 3, 3)), RNG.standard_normal(4)
+    out, cache = ops.conv2d_forward(x, w, b, algo=algo)
+    dout = RNG.standard_normal(out.shape)
+    dx, dw, db = ops.conv2d_backward(dout, cache)
+    none, dw2, db2 = ops.conv2d_backward(dout, cache, need_dx=False)
+    assert none is None and dx.shape == x.shape
+    assert np.array_equal(dw, dw2) and np.array_equal(db, db2)
+
+
+def test_model_loss_skips_only_the_input_gradient(tiny_vgg):
+    model = tiny_vgg(dtype=np.float64, dropout=0.0)  # no dropout: both passes see the same network
+    x = RNG.standard_normal((2, model.in_channels, model.input_size, model.input_size))
+    y = np.array([0, 1])
+    _, grads = model.loss(x, y)
+    grads = {k: v.copy() for k, v in grads.items()}
+    logits = model.forward(x, train=True)
+    from minivgg.ops import softmax_cross_entropy
+
+    _, dlogits = softmax_cross_entropy(logits, y)
+    dx = model.backward(dlogits)                      # the full backward still returns the image gradient
+    assert dx.shape == x.shape
+    for k, g in model.grads.items():
+        np.testing.assert_array_equal(g, grads[k], err_msg=k)

@@ -217,7 +217,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     return out, Conv2dCache(x, w, stride, pad, algo)
 
 
-def conv2d_backward(dout: np.ndarray, cache: Conv2dCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, *,
+                    need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of a convolution: ``dx, dw, db = conv2d_backward(dout, cache)``.
 
     Parameters
@@ -226,10 +227,14 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache) -> tuple[np.ndarray, n
         Upstream gradient, same dtype as the forward input.
     cache : Conv2dCache
         From :func:`conv2d_forward`.
+    need_dx : bool
+        ``False`` skips the input gradient (``dx`` is returned as ``None``):
+        a network's first layer has no layer below to pass it to, and for
+        conv1_1 (3 input channels) ``dx`` costs as much as ``dw``.
 
     Returns
     -------
-    dx : (N, C, H, W), dw : (F, C, KH, KW), db : (F,)
+    dx : (N, C, H, W) or None, dw : (F, C, KH, KW), db : (F,)
 
     Cost: ``2 * N*F*H_out*W_out*C*KH*KW`` MACs (``dw`` and ``dx``).
     """
@@ -242,6 +247,12 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache) -> tuple[np.ndarray, n
     expected = (n, f, conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad))
     if dout.shape != expected:
         raise ValueError(f"{name}: dout must have the forward output's shape {expected}, got {dout.shape}")
-    dx, dw = ALGORITHMS[algo][1](dout, x, np.ascontiguousarray(w), stride, pad)
+    backward = ALGORITHMS[algo][1]
+    if need_dx or algo == "naive":  # the naive loops are the reference: always the whole computation
+        dx, dw = backward(dout, x, np.ascontiguousarray(w), stride, pad)
+    else:
+        dx, dw = backward(dout, x, np.ascontiguousarray(w), stride, pad, need_dx=False)
+    if not need_dx:
+        dx = None
     db = dout.sum(axis=(0, 2, 3))
     return dx, dw, db

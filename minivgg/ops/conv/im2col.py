@@ -116,12 +116,13 @@ def im2col_forward(x, w, b, stride, pad):
     return out
 
 
-def im2col_backward(dout, x, w, stride, pad):
+def im2col_backward(dout, x, w, stride, pad, need_dx=True):
     """``(dx, dw)``: per chunk ``dw += dout_c @ cols.T`` and ``dx = col2im(w2.T @ dout_c)``, one GEMM each.
 
     ``dout_c`` is the chunk's upstream gradient laid out like the columns,
     ``(F, nb * L)`` (one transposing copy of ``dout``), so each product is a
-    single GEMM whatever the batch.
+    single GEMM whatever the batch. ``need_dx=False`` skips ``dcols`` and
+    col2im and returns ``dx = None``.
     """
     n_img, c, h, wd = x.shape
     f_out, _, kh, kw = w.shape
@@ -132,11 +133,11 @@ def im2col_backward(dout, x, w, stride, pad):
     if is_pointwise(kh, kw, stride, pad):
         x3 = x.reshape(n_img, c, hw)                           # (N, C, L)
         dw2 = np.einsum("nfl,ncl->fc", dout3, x3, optimize=True)
-        dx = np.matmul(w2.T, dout3).reshape(x.shape)           # (N, C, H, W)
+        dx = np.matmul(w2.T, dout3).reshape(x.shape) if need_dx else None  # (N, C, H, W)
         return dx, np.ascontiguousarray(dw2).reshape(w.shape)
     dw2 = np.zeros((f_out, k), dtype=x.dtype)                  # (F, K)
     dw_part = np.empty_like(dw2)
-    dx = np.zeros_like(x)
+    dx = np.zeros_like(x) if need_dx else None
     chunk, cols = _chunk_columns(n_img, k, hw, x.itemsize)     # (K, chunk*L)
     dchunk = np.empty((f_out, chunk * hw), dtype=x.dtype)      # (F, chunk*L)
     for n0 in range(0, n_img, chunk):
@@ -145,6 +146,8 @@ def im2col_backward(dout, x, w, stride, pad):
         _im2col(x[n0:n0 + nb], kh, kw, stride, pad, ho, wo, _as_images(cols, nb, hw))
         db.reshape(f_out, nb, hw)[...] = dout3[n0:n0 + nb].transpose(1, 0, 2)   # (F, nb, L)
         dw2 += threads.parallel_matmul(db, cb.T, dw_part)     # (F, nb*L) @ (nb*L, K)
+        if not need_dx:
+            continue
         threads.parallel_matmul(w2.T, db, cb)                  # dcols (K, nb*L), reusing the buffer
         _col2im(_as_images(cols, nb, hw), kh, kw, stride, pad, ho, wo, dx[n0:n0 + nb])
     return dx, dw2.reshape(w.shape)

@@ -220,7 +220,7 @@ def _pipelined_forward(x, u, b, out, th, tw, total, pb):
 
 
 def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
-                      pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                      pad: int = 1, need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
     """``(dx, dw)`` of :func:`winograd_forward` by the transposed pipeline (``db`` is the caller's).
 
     Parameters
@@ -229,7 +229,7 @@ def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: in
 
     Returns
     -------
-    dx : (N, C, H, W), dw : (F, C, 3, 3)
+    dx : (N, C, H, W) (``None`` with ``need_dx=False``, which skips ``dV`` and its scatter), dw : (F, C, 3, 3)
 
     Cost: ``2 * 16 * F * C * N * ceil(H/2) * ceil(W/2)`` MACs (``dw`` and ``dx``).
     Workspace: one block of ``V`` and ``dM`` (:data:`BACKWARD_BLOCK_BYTES`), and
@@ -243,7 +243,7 @@ def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: in
     u_t = transform_filters(w).transpose(0, 2, 1)              # (16, C, F), a view
     du = np.zeros((16, f_out, c), dtype=x.dtype)               # sum over blocks of dM_k V_k^T
     du_part = np.empty_like(du)
-    dx = np.zeros_like(x)                                       # tiles overlap: contributions add
+    dx = np.zeros_like(x) if need_dx else None                  # tiles overlap: contributions add
     pb = block_tiles(c, f_out, x.itemsize, BACKWARD_BLOCK_BYTES, total)
     v_buf = np.empty(16 * c * pb, dtype=x.dtype)
     dm_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
@@ -260,6 +260,8 @@ def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: in
         else:
             threads.parallel_matmul(dm, v.transpose(0, 2, 1), du_part)
             du += du_part
+        if not need_dx:
+            continue
         threads.parallel_matmul(u_t, dm, v)                     # dV = U^T dM: (16, C, q), reuses V
         threads.parallel_for(lambda lo, hi: _k.input_transform_adjoint(v, lo, hi, p0, p1, th, tw, dx), c, grain)
     dw = np.empty_like(w)
