@@ -182,11 +182,26 @@ def test_parallel_for_covers_the_range_once_and_reraises():
 
 @pytest.mark.parametrize("shape_a,shape_b", [((16, 8, 5), (16, 5, 300)), ((8, 5), (1, 5, 300)),
                                              ((8, 5), (5, 3)), ((2, 7, 9), (9, 200))])
-def test_parallel_matmul_equals_matmul(shape_a, shape_b):
+def test_parallel_matmul_equals_matmul(shape_a, shape_b, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_MACS", 0)  # split even these small products
     a, b = RNG.standard_normal(shape_a), RNG.standard_normal(shape_b)
     expected = a @ b
     out = np.empty_like(expected)
     before = _settings()
-    threads.parallel_matmul(a, b, out, min_cols=4)
+    with threads.limit_threads(threads.available_cores()):
+        threads.parallel_matmul(a, b, out, min_cols=4)
     assert _settings() == before               # BLAS back to its thread count
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_parallel_matmul_keeps_small_products_on_the_calling_thread(monkeypatch):
+    if threads.available_cores() < 2:
+        pytest.skip("needs 2 cores to have anything to split")
+    calls = []
+    monkeypatch.setattr(threads, "parallel_for", lambda fn, total, grain=1: calls.append(total) or fn(0, total))
+    a, b = RNG.standard_normal((64, 576)), RNG.standard_normal((576, 128))   # 64*128*576 = 4.7M MACs
+    with threads.limit_threads(2):
+        threads.parallel_matmul(a[:8], b, np.empty((8, 128)))                 # 0.6M MACs: inline
+        assert calls == []
+        threads.parallel_matmul(a, b, np.empty((64, 128)))                    # 4.7M MACs: split
+    assert calls == [128]

@@ -147,6 +147,17 @@ def blas_single_threaded() -> Iterator[None]:
             lib.set_num_threads(n)
 
 
+#: A product smaller than this many multiply-adds per thread runs on the calling thread: handing a
+#: slice to another thread costs tens of microseconds, as much as ~2M MACs of BLAS work, and a small
+#: network's GEMMs are mostly that small (a 2-thread run must not be slower than a 1-thread one).
+MIN_PARALLEL_MACS = 2_000_000
+
+
+def _macs(a, b, out) -> int:
+    """Multiply-adds of ``matmul(a, b)`` into ``out``: ``out.size * K``."""
+    return out.size * a.shape[-1]
+
+
 def parallel_matmul(a, b, out, min_cols: int = 64):
     """``np.matmul(a, b, out=out)`` with the work split over the threads, each GEMM single-threaded in BLAS.
 
@@ -156,12 +167,13 @@ def parallel_matmul(a, b, out, min_cols: int = 64):
     with a leading dimension). Why not let OpenBLAS thread each GEMM? Its
     threads busy-wait between calls, which on a loaded machine (or next to
     other thread pools) can cost 10x; independent slices synchronise once.
+    Products under :data:`MIN_PARALLEL_MACS` per thread are not split.
     Returns ``out``.
     """
     import numpy as np
 
     n = _num_threads
-    if n == 1:
+    if n == 1 or _macs(a, b, out) < MIN_PARALLEL_MACS * n:
         return np.matmul(a, b, out=out)
     if out.ndim == 3 and out.shape[0] >= n:
         def stack(lo, hi):
