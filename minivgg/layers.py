@@ -25,6 +25,11 @@ import numpy as np
 
 from . import ops
 from .kernels.compare import same_bits
+from .ops.conv.tune import Tuner
+
+#: The measured algorithm choice shared by every ``Conv2d(algo="tune")`` in the process
+#: (:class:`minivgg.ops.conv.tune.Tuner`): a shape is timed once, then looked up.
+TUNER = Tuner()
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -125,13 +130,13 @@ class Conv2d(Layer):
         if not value:
             self._filters = None
 
-    def _transformed_filters(self, x) -> np.ndarray | None:
+    def _transformed_filters(self, x, algo: str) -> np.ndarray | None:
         """The cached transform of ``params["w"]`` for the algorithm this input gets, or ``None``."""
         w = self.params["w"]
         if not (isinstance(x, np.ndarray) and x.ndim == 4 and isinstance(w, np.ndarray) and w.ndim == 4
                 and x.dtype == w.dtype and w.dtype in (np.float32, np.float64) and x.shape[1] == w.shape[1]):
             return None  # conv2d_forward will explain what is wrong
-        algo = ops.conv.choose_algorithm(x.shape, w.shape, self.stride, self.pad, self.algo)
+        algo = ops.conv.choose_algorithm(x.shape, w.shape, self.stride, self.pad, algo)
         transform = ops.conv.FILTER_TRANSFORMS.get(algo)
         if transform is None:
             return None
@@ -144,10 +149,20 @@ class Conv2d(Layer):
         self._filters = (algo, w.copy(), transform(w))
         return self._filters[2]
 
+    def _algo_for(self, x, train: bool) -> str:
+        """``self.algo``, with ``"tune"`` resolved by the shared :data:`TUNER` for this input."""
+        if self.algo != "tune":
+            return self.algo
+        w = self.params["w"]
+        if not (isinstance(x, np.ndarray) and x.ndim == 4 and isinstance(w, np.ndarray) and w.ndim == 4):
+            return "auto"  # conv2d_forward will explain what is wrong
+        return TUNER.choose(x.shape, w.shape, self.stride, self.pad, w.dtype, train)
+
     def forward(self, x, train=False):
-        filters = self._transformed_filters(x) if self._cache_filters and not train else None
+        algo = self._algo_for(x, train)
+        filters = self._transformed_filters(x, algo) if self._cache_filters and not train else None
         out, cache = ops.conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.pad,
-                                        algo=self.algo, name=self.name, filters=filters)
+                                        algo=algo, name=self.name, filters=filters)
         self._keep(cache, train)
         return out
 

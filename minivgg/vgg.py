@@ -68,7 +68,9 @@ class VGG:
     in_channels : int
         Image channels (default 3; 1 for MNIST-like data).
     algo : str
-        Convolution algorithm for every conv (see :data:`minivgg.ops.CONV_ALGORITHMS`).
+        Convolution algorithm for every conv (see :data:`minivgg.ops.CONV_ALGORITHMS`), ``"auto"``
+        (a fixed shape rule, the default) or ``"tune"`` (measured per shape on first use,
+        :class:`minivgg.ops.conv.tune.Tuner`).
 
     Attributes
     ----------

@@ -100,6 +100,9 @@ ALGORITHMS: dict[str, tuple[ForwardImpl, BackwardImpl]] = {
     "winograd": (_winograd.winograd_forward, _winograd.winograd_backward),
 }
 
+#: algo -> ``supports(w_shape, stride, pad)`` for the algorithms limited to some convolutions.
+SUPPORTS: dict[str, Callable[[tuple, int, int], bool]] = {"winograd": _winograd.supports}
+
 #: algo -> ``transform(w)``, for the algorithms that transform their filters before use.
 #: :func:`conv2d_forward` accepts the result as ``filters=`` so a caller that
 #: knows ``w`` has not changed (the inference cache of :class:`minivgg.layers.Conv2d`)
