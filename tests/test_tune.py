@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minivgg import VGG, ops
+from minivgg import ops
 from minivgg.layers import TUNER, Conv2d
 from minivgg.ops.conv import tune
 

@@ -40,7 +40,8 @@ def _cmp_line(label: str, c: dict, libs: list, floor_ms: str = "") -> str:
 def format_report(res: dict) -> str:
     """A readable text report of :func:`minivgg.bench.suite.run`'s result."""
     libs = res.get("libs", ["minivgg"])
-    lines = [f"minivgg bench -- {res['arch']}" + (f", {res['machine']['date']}" if "machine" in res else "")]
+    lines = [f"minivgg bench -- {res['arch']}" + (f", algo={res['algo']}" if res.get("algo", "auto") != "auto" else "")
+             + (f", {res['machine']['date']}" if "machine" in res else "")]
     if "machine" in res:
         m, bw = res["machine"], res["bandwidth"]
         spread = next((rec["forward"]["target_spread"] for rec in res.get("runs", []) if "forward" in rec), 0.1)

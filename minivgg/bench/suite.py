@@ -47,7 +47,7 @@ def _check_count(label: str, value, low: int = 1) -> None:
 def run(arch: str = "vgg16", *, worker: Sequence[str] = (), thread_counts: Sequence[int] | None = None,
         batch: int = 1, train_batch: int = 2, small: Mapping[str, Any] | None = None,
         parts: Sequence[str] = PARTS, use_torch: bool = True, repeats: int = 5, warmup: int = 2,
-        min_rounds: int = 3, max_rounds: int = 7, target_spread: float = 0.10,
+        min_rounds: int = 3, max_rounds: int = 7, target_spread: float = 0.10, algo: str = "auto",
         progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run the benchmark; return a JSON-able dict (see the module docstring).
 
@@ -64,6 +64,7 @@ def run(arch: str = "vgg16", *, worker: Sequence[str] = (), thread_counts: Seque
     use_torch : compare with PyTorch when installed (otherwise minivgg alone)
     repeats, warmup : timed and discarded runs inside each process
     min_rounds, max_rounds, target_spread : see :func:`minivgg.bench.isolated.compare`
+    algo : minivgg's conv algorithm in every timed process (``"auto"``, ``"tune"``, ...)
     progress : ``progress(step, done, total)``
 
     Raises
@@ -104,10 +105,10 @@ def run(arch: str = "vgg16", *, worker: Sequence[str] = (), thread_counts: Seque
         done[0] += 1
 
     def cmp(request: dict) -> dict:
-        return isolated.compare({"repeats": repeats, "warmup": warmup, **request}, worker, libs=libs,
+        return isolated.compare({"repeats": repeats, "warmup": warmup, "algo": algo, **request}, worker, libs=libs,
                                 min_rounds=min_rounds, max_rounds=max_rounds, target_spread=target_spread)
 
-    result: dict[str, Any] = {"arch": arch, "libs": list(libs), "machine": machine_info(max(counts))}
+    result: dict[str, Any] = {"arch": arch, "libs": list(libs), "algo": algo, "machine": machine_info(max(counts))}
     step("bandwidth")
     result["bandwidth"] = memory_bandwidth()
     runs = []
@@ -136,7 +137,7 @@ def run(arch: str = "vgg16", *, worker: Sequence[str] = (), thread_counts: Seque
         if "layers" in parts:
             step(f"layers, {n} threads")
             lay = isolated.compare_layers({"config": config.to_dict(), "threads": n, "batch": batch,
-                                           "repeats": repeats, "warmup": warmup}, worker, libs=libs,
+                                           "repeats": repeats, "warmup": warmup, "algo": algo}, worker, libs=libs,
                                           rounds=min_rounds)
             measured = {r["name"]: r["minivgg_s"] for r in lay["layers"]}
             floors = {r["name"]: r for r in roofline(config.specs(), batch, peak, bw, measured)}

@@ -10,6 +10,7 @@ processes given the same request do the same work::
      "repeats": 5, "warmup": 2,
      "optimizer": null | {"name": "sgd" | "adam", "lr": ..., "momentum": ..., "weight_decay": ...},
      "epoch_images": 1024,               # "epoch" only: images per timed epoch
+     "algo": "auto",                     # minivgg's conv algorithm ("auto", "tune", "im2col", ...)
      "seed": 0}
 
 * ``forward`` -- one inference forward of ``batch`` images (no caches kept;
@@ -70,6 +71,7 @@ def check_request(req: Mapping[str, Any]) -> dict:
     req.setdefault("optimizer", None)
     req.setdefault("epoch_images", 1024)
     req.setdefault("seed", 0)
+    req.setdefault("algo", "auto")
     for key, low in (("batch", 1), ("threads", 1), ("repeats", 1), ("warmup", 0), ("epoch_images", 1)):
         value = req.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -89,7 +91,7 @@ def _minivgg_steps(req: dict, optimizer_factory: OptimizerFactory | None) -> dic
     from ..vgg import VGG
 
     config = VGGConfig.from_dict(req["config"])
-    model = VGG(config, dtype=np.float32, seed=req["seed"])
+    model = VGG(config, dtype=np.float32, seed=req["seed"], algo=req["algo"])
     x, y = _inputs(config, req["batch"], req["seed"])
     update = None
     if req["optimizer"] is not None:

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop once the last --rounds ratios agree within this (max-min)/median (default 0.10)")
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default all)")
+    p.add_argument("--algo", default="auto", choices=("auto", "tune", "im2col", "winograd"),
+                   help="minivgg's conv algorithm: the fixed 'auto' rule (default), 'tune' (measured per "
+                        "shape in each process), or one algorithm everywhere it applies")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
     p.add_argument("--startup", action="store_true",
                    help="also time 'import minivgg' and the first forward in fresh processes")
@@ -153,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
             res = bench.run(args.model, worker=WORKER, thread_counts=counts, batch=args.batch,
                             train_batch=args.train_batch, small=small, parts=timed, use_torch=not args.no_torch,
                             repeats=args.repeats, warmup=args.warmup, min_rounds=args.rounds,
-                            max_rounds=args.max_rounds, target_spread=args.target_spread, progress=progress)
+                            max_rounds=args.max_rounds, target_spread=args.target_spread, algo=args.algo,
+                            progress=progress)
         res["verdicts"] = bench.verdicts(res)
     else:
         res = {"arch": args.model, "libs": ["minivgg"], "runs": []}
