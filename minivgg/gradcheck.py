@@ -67,13 +67,27 @@ kink (e.g. ``x`` drawn with ``|x| > 1e-3``, or distinct pool candidates); a
 failure on one or two coordinates whose inputs sit near a kink is this effect,
 not a bug. Dropout must use a fixed mask (fixed seed) while checking.
 
+The checkers say so: :func:`check_op` takes a *kink finder* (``kinks=``) that
+marks the input coordinates whose centered difference may straddle a kink --
+:func:`relu_kinks` (``|x| < h``) and :func:`maxpool_ties` (a window's top two
+entries within ``2h``, the width of the difference) are built in and chosen
+automatically for ops named ``relu``/``maxpool``. A failing row then names the
+failing coordinates that sit at a kink, and says whether any failing
+coordinate does NOT (that one is a real error). It is a hint, never an
+excuse: the row still fails, and the way to decide is to move the inputs away
+from the kink. :func:`check_params` takes ``kinks=`` too, a callable of ``h``
+describing the activations near a kink (:func:`activation_kinks` inspects a
+model's ReLU and max-pool inputs).
+
 Cost
 ----
 Every checked coordinate costs two forward passes, so the checkers sample at
 most ``max_coords`` coordinates of a large tensor (seeded) and report how many
 they checked. A bug that touches every coordinate (a wrong scale, a missing
 term, a transposed weight) is caught by any sample; a bug in a single element
-of a big tensor may be missed -- check small shapes for those.
+of a big tensor may be missed -- check small shapes for those, or raise
+``max_coords`` to the tensor's size. The report says when it sampled, and the
+``max_coords`` that checks every coordinate.
 
 This module imports only NumPy and the standard library, so it checks a
 student's own forward/backward functions as well as :mod:`minivgg.ops`.
@@ -81,10 +95,12 @@ student's own forward/backward functions as well as :mod:`minivgg.ops`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -96,6 +112,13 @@ __all__ = [
     "check_params",
     "GradCheckRow",
     "GradCheckReport",
+    "GradCheckError",
+    "Kinks",
+    "relu_kinks",
+    "maxpool_ties",
+    "relu_kink_finder",
+    "maxpool_tie_finder",
+    "activation_kinks",
 ]
 
 #: Floor of the denominator of :func:`rel_error`; two gradients that are both
@@ -346,7 +369,10 @@ class GradCheckRow:
     hint : str or None
         For a failure, what the pattern of the error suggests (a constant
         factor, a sign, an all-zero gradient, a transpose, how many
-        coordinates are off).
+        coordinates are off, which of them sit at a ReLU kink or pool tie).
+    kink_coords : tuple of multi-indices
+        Failing coordinates whose inputs sit at a kink (see ``kinks=``); empty
+        when none do or no kink finder ran.
     """
 
     name: str
@@ -359,6 +385,12 @@ class GradCheckRow:
     analytic: float
     numerical: float
     hint: str | None = None
+    kink_coords: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def sampled(self) -> bool:
+        """True when only some coordinates were compared (``checked < total``)."""
+        return self.checked < self.total
 
 
 @dataclass(frozen=True)
@@ -424,6 +456,14 @@ class GradCheckReport:
             )
             if r.hint:
                 lines.append(f"{r.name}: {r.hint}")
+        sampled = [r for r in self.rows if r.sampled]
+        if sampled:
+            names = ", ".join(f"{r.name} {r.checked}/{r.total}" for r in sampled[:4])
+            more = f" and {len(sampled) - 4} more" if len(sampled) > 4 else ""
+            lines.append(
+                f"sampled: {names}{more} coordinates checked; a wrong single element outside the sample "
+                f"is missed -- pass max_coords={max(r.total for r in sampled)} to check every coordinate"
+            )
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -495,6 +535,7 @@ def _compare(
     numerical: np.ndarray,
     coords: list[tuple[int, ...]],
     tol: float,
+    kinks: Kinks | None = None,
 ) -> GradCheckRow:
     shape = tuple(analytic.shape)
     total = math.prod(shape)
@@ -508,10 +549,32 @@ def _compare(
     k = int(np.argmax(err))  # the first NaN if there is one: NaN is the worst
     worst = float(err[k])
     passed = bool(worst <= tol)
-    hint = None
+    hint, at_kink = None, ()
     if not passed:
         hint = _diagnose(a, n, err, tol, analytic, numerical, complete=len(coords) == total)
-    return GradCheckRow(name, shape, len(coords), total, worst, passed, coords[k], float(a[k]), float(n[k]), hint)
+        failing = [c for c, e in zip(coords, err) if not e <= tol]
+        if kinks is not None and name in kinks.masks:
+            at_kink, kink_hint = _kink_hint(failing, kinks.masks[name], kinks.what)
+            if kink_hint:
+                hint = f"{hint}; {kink_hint}"
+    return GradCheckRow(name, shape, len(coords), total, worst, passed, coords[k], float(a[k]), float(n[k]), hint,
+                        at_kink)
+
+
+def _kink_hint(failing: list[tuple[int, ...]], mask: np.ndarray, what: str) -> tuple[tuple, str]:
+    """The failing coordinates that sit at a kink, and a sentence about them ("" when none do)."""
+    at = tuple(c for c in failing if mask[c])
+    if not at:
+        return (), ""
+    shown = ", ".join(map(str, at[:5])) + (f" and {len(at) - 5} more" if len(at) > 5 else "")
+    verb = "sits" if len(at) == 1 else "sit"
+    text = (f"{len(at)} of the {len(failing)} failing coordinates {verb} at a {what}: {shown}. A centered difference "
+            "there averages two slopes, so a correct backward can fail on them; move those inputs away from "
+            "the kink to decide (this check still FAILS)")
+    others = len(failing) - len(at)
+    if others:
+        text += f"; the other {others} failing coordinates are not near a kink -- a real error"
+    return at, text
 
 
 def _check_settings(h: float, tol: float, max_coords: int, who: str) -> tuple[float, float, int]:
@@ -532,6 +595,157 @@ _FLOAT32_WHY = (
 
 
 # ---------------------------------------------------------------------------
+# Kinks: where a centered difference legitimately disagrees
+# ---------------------------------------------------------------------------
+
+
+class Kinks(NamedTuple):
+    """What a kink finder returns: per input name, the coordinates at a kink.
+
+    ``masks[name]`` is a boolean array of that input's shape, True where
+    perturbing the coordinate by ``+-h`` can cross a kink; ``what`` names the
+    kind for the report ("ReLU kink (|x| < h)").
+    """
+
+    what: str
+    masks: dict[str, np.ndarray]
+
+
+#: ``finder(inputs, h, cache) -> Kinks | None``: ``inputs`` the op's unperturbed
+#: inputs by name, ``h`` the step, ``cache`` what the op's forward returned beside ``out``.
+KinkFinder = Callable[[Mapping[str, np.ndarray], float, Any], "Kinks | None"]
+
+
+def relu_kinks(x: np.ndarray, h: float) -> np.ndarray:
+    """Boolean mask of ``x``'s entries within ``h`` of ReLU's kink at 0 (``|x| < h``); shape of ``x``."""
+    return np.abs(np.asarray(x)) < h
+
+
+def maxpool_ties(x: np.ndarray, h: float, size: int = 2, stride: int = 2, *, live_only: bool = False) -> np.ndarray:
+    """Boolean mask of max-pool inputs at a tie: within ``2h`` of their window's maximum, when another entry is too.
+
+    For ``x`` (N, C, H, W) and ``size x size`` windows every ``stride``
+    pixels: a window is *tied* when its top two entries differ by less than
+    ``2h`` (the width of a centered difference, so perturbing either can change
+    which one wins); every entry of a tied window within ``2h`` of its maximum
+    is marked. Windows overlap when ``stride < size``; marks accumulate.
+    ``live_only`` skips windows whose maximum is exactly 0: behind a ReLU those
+    are dead units, which pass no gradient whichever entry wins (the ReLU's own
+    kink check covers them). Cost: ``N*C*H_out*W_out*size^2`` comparisons plus
+    one sort per window.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"maxpool_ties: x must be (N, C, H, W), got shape {x.shape}")
+    n, c, height, width = x.shape
+    ho, wo = (height - size) // stride + 1, (width - size) // stride + 1
+    mask = np.zeros(x.shape, dtype=bool)
+    if ho < 1 or wo < 1:
+        return mask
+    # every window's entries, (N, C, H_out, W_out, size*size), by strided slices of x
+    win = np.stack([x[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+                    for i in range(size) for j in range(size)], axis=-1)
+    if win.shape[-1] < 2:
+        return mask
+    top = np.sort(win, axis=-1)
+    best = top[..., -1]
+    tied = (best - top[..., -2]) < 2 * h  # (N, C, H_out, W_out)
+    if live_only:
+        tied &= best != 0
+    for k in range(size * size):
+        i, j = divmod(k, size)
+        near = tied & (best - win[..., k] < 2 * h)
+        mask[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] |= near
+    return mask
+
+
+def relu_kink_finder(input: str | None = None) -> KinkFinder:
+    """A kink finder for a ReLU-like op: :func:`relu_kinks` of ``input`` (default: the op's first input)."""
+
+    def find(inputs: Mapping[str, np.ndarray], h: float, cache: Any) -> Kinks:
+        key = input if input is not None else next(iter(inputs))
+        return Kinks("ReLU kink (|x| < h)", {key: relu_kinks(inputs[key], h)})
+
+    return find
+
+
+def maxpool_tie_finder(size: int | None = None, stride: int | None = None, input: str | None = None) -> KinkFinder:
+    """A kink finder for max-pooling: :func:`maxpool_ties` of ``input`` (default: the first input).
+
+    ``size``/``stride`` default to the cache's ``size``/``stride`` attributes
+    (minivgg's ``MaxPoolCache`` has them), else 2 and 2 (VGG's pooling).
+    """
+
+    def find(inputs: Mapping[str, np.ndarray], h: float, cache: Any) -> Kinks | None:
+        key = input if input is not None else next(iter(inputs))
+        x = inputs[key]
+        if np.ndim(x) != 4:
+            return None
+        sz = size if size is not None else int(getattr(cache, "size", 2))
+        st = stride if stride is not None else int(getattr(cache, "stride", 2))
+        return Kinks(f"max-pool tie (two window entries within 2h = {2 * h:.0e})", {key: maxpool_ties(x, h, sz, st)})
+
+    return find
+
+
+def _auto_kinks(label: str) -> KinkFinder | None:
+    """The built-in finder an op's name suggests (``relu``, ``maxpool``/``max_pool``), else None."""
+    lower = label.lower()
+    if "relu" in lower:
+        return relu_kink_finder()
+    if "maxpool" in lower or "max_pool" in lower:
+        return maxpool_tie_finder()
+    return None
+
+
+def activation_kinks(layers: Iterable[Any], x: np.ndarray, h: float, *, margin: float | None = None) -> str | None:
+    """For a whole-model check: which ReLU and max-pool layers see inputs at a kink, as one sentence.
+
+    Runs ``x`` through ``layers`` (objects with ``.name`` and
+    ``.forward(x)``, in order, such as ``model.layers``) and inspects the input
+    of every layer whose class is named ``ReLU`` or contains ``MaxPool`` (with
+    ``size``/``stride`` attributes): ReLU inputs closer than ``margin`` to 0,
+    pool windows whose top two entries are closer than ``2 * margin``.
+    ``margin`` defaults to ``h``; a parameter perturbation of ``h`` moves an
+    activation by about ``h`` times the activation feeding it, so a larger
+    margin can be the honest one for big activations. Returns None when no
+    layer is near a kink. Use as ``check_params(..., kinks=lambda h:
+    activation_kinks(model.layers, x, h))``. Cost: one forward pass.
+    """
+    margin = h if margin is None else margin
+    found = []
+    for layer in layers:
+        kind = type(layer).__name__
+        if kind == "ReLU":
+            mask = relu_kinks(x, margin)
+        elif "MaxPool" in kind:
+            # behind a ReLU (no negative inputs) an all-zero window is a dead unit, not a tie that matters
+            mask = maxpool_ties(x, margin, int(getattr(layer, "size", 2)), int(getattr(layer, "stride", 2)),
+                                live_only=bool(x.min() >= 0))
+        else:
+            mask = None
+        if mask is not None and mask.any():
+            first = tuple(int(i) for i in np.argwhere(mask)[0])
+            found.append(f"{getattr(layer, 'name', kind)} ({int(mask.sum())} inputs, first at {first})")
+        x = layer.forward(x)
+    if not found:
+        return None
+    return ("activations sit at a ReLU kink or max-pool tie (within h) in " + ", ".join(found)
+            + "; a correct backward can fail there -- choose an input away from kinks to decide (this check still FAILS)")
+
+
+class GradCheckError(RuntimeError):
+    """The function under check (forward, backward, loss) raised; the message names it and what it raised."""
+
+
+def _raised(who: str, what: str, exc: BaseException) -> GradCheckError:
+    """A one-line GradCheckError for ``exc`` raised by the user's ``what``, naming where it came from."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    return GradCheckError(f"{who}: {what} raised {type(exc).__name__}: {exc}{where}")
+
+
+# ---------------------------------------------------------------------------
 # check_op: any forward/backward pair
 # ---------------------------------------------------------------------------
 
@@ -548,6 +762,7 @@ def check_op(
     max_coords: int = 200,
     seed: int = 0,
     name: str | None = None,
+    kinks: KinkFinder | str | None = "auto",
 ) -> GradCheckReport:
     """Gradient-check a cs231n-style forward/backward pair.
 
@@ -584,6 +799,12 @@ def check_op(
         Seeds ``dout`` and the sampled coordinates.
     name : str, optional
         Title of the report; default ``forward.__name__``.
+    kinks : {"auto", "relu", "maxpool"}, callable or None
+        Which input coordinates sit at a kink, for the hint of a failing row
+        (see "Kinks" in the module docstring): a :data:`KinkFinder`, ``"relu"``
+        (:func:`relu_kink_finder`), ``"maxpool"`` (:func:`maxpool_tie_finder`),
+        ``"auto"`` (the default: picked by the report's name, ``relu``/``maxpool``,
+        none otherwise) or None (no kink hints). Never changes the verdict.
 
     Returns
     -------
@@ -601,6 +822,10 @@ def check_op(
         ``backward`` returning the wrong number of gradients or a gradient
         of the wrong shape, or ``forward``/``backward`` modifying an input in
         place.
+    GradCheckError
+        ``forward`` or ``backward`` raised: the message names the op, which of
+        the two, the exception and the line it came from (chained as
+        ``__cause__``).
 
     Notes
     -----
@@ -612,6 +837,14 @@ def check_op(
         label = "op"
     who = f"check_op({label})"
     h, tol, max_coords = _check_settings(h, tol, max_coords, who)
+    finders = {"auto": _auto_kinks(label), "relu": relu_kink_finder(), "maxpool": maxpool_tie_finder()}
+    if isinstance(kinks, str):
+        if kinks not in finders:
+            raise ValueError(f"{who}: kinks must be 'auto', 'relu', 'maxpool', a callable or None, got {kinks!r}")
+        kinks = finders[kinks]
+    elif kinks is not None and not callable(kinks):
+        raise TypeError(f"{who}: kinks must be 'auto', 'relu', 'maxpool', a callable or None, "
+                        f"got {type(kinks).__name__}")
 
     if not isinstance(inputs, Mapping) or len(inputs) == 0:
         raise TypeError(f"{who}: inputs must be a non-empty mapping name -> ndarray, got {type(inputs).__name__}")
@@ -636,7 +869,10 @@ def check_op(
     work = {k: np.array(v, copy=True) for k, v in inputs.items()}
 
     def run_forward() -> tuple[np.ndarray, Any]:
-        res = forward(*work.values())
+        try:
+            res = forward(*work.values())
+        except Exception as exc:  # the user's code: say whose, not a traceback from deep inside the checker
+            raise _raised(who, "forward", exc) from exc
         if isinstance(res, tuple):
             if len(res) != 2:
                 raise ValueError(
@@ -655,7 +891,10 @@ def check_op(
         if dout_arr.shape != out.shape:
             raise ValueError(f"{who}: dout has shape {dout_arr.shape} but forward's output has shape {out.shape}")
     # A copy, so a backward that writes into dout cannot corrupt the numerical side.
-    grads = backward(dout_arr.copy(), cache)
+    try:
+        grads = backward(dout_arr.copy(), cache)
+    except Exception as exc:
+        raise _raised(who, "backward", exc) from exc
 
     if len(names) == 1 and not isinstance(grads, (tuple, list)):
         grads = (grads,)
@@ -685,13 +924,19 @@ def check_op(
                 f"{who}: forward/backward modified input {k!r} in place; the op must not write into its inputs"
             )
 
+    at_kinks = None
+    if kinks is not None:
+        try:
+            at_kinks = kinks({k: inputs[k] for k in names}, h, cache)
+        except Exception as exc:
+            raise _raised(who, "the kink finder", exc) from exc
     rows = []
     for j, k in enumerate(names):
         if k not in checked_names:
             continue
         coords = _sample_coords(work[k].shape, max_coords, np.random.default_rng((seed, j + 1)))
         numerical = numerical_gradient_array(lambda _x: run_forward()[0], work[k], dout_arr, h, index=coords)
-        rows.append(_compare(k, analytic[k], numerical, coords, tol))
+        rows.append(_compare(k, analytic[k], numerical, coords, tol, at_kinks))
     return GradCheckReport(label, tol, tuple(rows))
 
 
@@ -709,6 +954,7 @@ def check_params(
     tol: float = 1e-7,
     max_coords: int = 50,
     seed: int = 0,
+    kinks: Callable[[float], str | None] | None = None,
 ) -> GradCheckReport:
     """Gradient-check a whole model's parameter gradients.
 
@@ -731,6 +977,11 @@ def check_params(
         Coordinates sampled per parameter (all of them for small ones).
     seed : int
         Seeds the sample.
+    kinks : callable, optional
+        ``kinks(h)`` returns a sentence on activations at a ReLU kink or
+        max-pool tie (or None), added to the hint of every failing row, e.g.
+        ``lambda h: activation_kinks(model.layers, x, h)``. Called only when a
+        row fails; never changes the verdict.
 
     Returns
     -------
@@ -770,7 +1021,10 @@ def check_params(
         analytic[k] = g
 
     def loss() -> float:
-        value = loss_fn()
+        try:
+            value = loss_fn()
+        except Exception as exc:
+            raise _raised(who, "loss_fn", exc) from exc
         if isinstance(value, tuple):
             value = value[0]
         return _as_scalar(value, who)
@@ -787,4 +1041,15 @@ def check_params(
         coords = _sample_coords(p.shape, max_coords, np.random.default_rng((seed, j + 1)))
         numerical = numerical_gradient(lambda _p: loss(), p, h, index=coords)
         rows.append(_compare(k, analytic[k], numerical, coords, tol))
+    if kinks is not None and not all(r.passed for r in rows):
+        try:
+            sentence = kinks(h)
+        except Exception as exc:
+            raise _raised(who, "the kink finder", exc) from exc
+        if sentence:
+            rows = [r if r.passed else _with_hint(r, sentence) for r in rows]
     return GradCheckReport("params", tol, tuple(rows))
+
+
+def _with_hint(row: GradCheckRow, sentence: str) -> GradCheckRow:
+    return dataclasses.replace(row, hint=f"{row.hint}; {sentence}" if row.hint else sentence)
