@@ -322,6 +322,17 @@ def test_an_unexpected_exception_is_an_internal_error_70(monkeypatch, capsys):
     assert err.splitlines()[-1] == "minivgg train: internal error, please report: RuntimeError: kaboom"
 
 
+def test_ctrl_c_in_any_command_exits_130_with_one_line(monkeypatch, capsys):
+    from minivgg.cli import evaluate as cli_evaluate
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_evaluate, "run", interrupted)
+    assert main(["evaluate", "x.npz"]) == cli.EXIT_INTERRUPTED
+    assert one_line_error(capsys.readouterr().err, "evaluate") == "minivgg evaluate: interrupted"
+
+
 def test_a_usage_error_is_still_2_not_70(monkeypatch, capsys):  # negative control of the above
     def usage(args):
         raise cli.UsageError("--thing must be\nsomething")
