@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -242,7 +244,8 @@ def checkpoints(tmp_path_factory):
         arrays = {k: z[k] for k in z.files}
     files = {"good": good / tr.CHECKPOINT_NAME}
     for name, key, index, value in (("nan", "param.fc7.b", (3,), np.nan),
-                                    ("inf", "param.conv1_1.w", (1, 0, 2, 2), -np.inf)):
+                                    ("inf", "param.conv1_1.w", (1, 0, 2, 2), -np.inf),
+                                    ("huge", "param.fc8.w", slice(None), 3e38)):  # finite; the logits overflow
         bad = dict(arrays)
         bad[key] = arrays[key].copy()
         bad[key][index] = value
@@ -287,6 +290,24 @@ def test_every_command_that_loads_a_non_finite_model_exits_3(command, checkpoint
     assert f"{bad}: parameter" in err and "non-finite" in err
     assert list(tmp_path.iterdir()) == []  # no output written
     assert sorted(checkpoints["nan"].parent.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [["evaluate", "{huge}"], ["ensemble", "{good}", "{huge}"]])
+def test_finite_weights_whose_outputs_overflow_exit_3_not_a_meaningless_accuracy(command, checkpoints, capsys):
+    names = {k: str(v) for k, v in checkpoints.items()}
+    assert main([a.format(**names) for a in command]) == cli.EXIT_NONFINITE
+    captured = capsys.readouterr()
+    err = one_line_error(captured.err, command[0])
+    assert f"{checkpoints['huge']}" in err and "not finite" in err
+    assert "accuracy" not in captured.out.replace("accuracies", "")  # no accuracy was reported as if it meant something
+
+
+def test_overflowing_outputs_in_a_real_process_give_one_line_and_no_numpy_warnings(checkpoints):
+    result = subprocess.run([sys.executable, "-m", "minivgg", "evaluate", str(checkpoints["huge"])],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == cli.EXIT_NONFINITE
+    assert "RuntimeWarning" not in result.stderr
+    one_line_error(result.stderr, "evaluate")
 
 
 def test_evaluate_of_a_good_checkpoint_still_exits_0(checkpoints, capsys):  # negative control of the above

@@ -6,6 +6,8 @@ import argparse
 import math
 import sys
 
+import numpy as np
+
 from ..training import evaluate as ev
 from . import EXIT_NONFINITE, UsageError
 from ._common import positive_int
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args, ckpt.meta, model.dtype.name)
     pre = ckpt.preprocess or data.preprocess
     x, y = data.split(args.split)
-    with thread_limit(args.threads):
+    # overflow/invalid warnings would precede the one-line error below (non-finite outputs are reported there)
+    with thread_limit(args.threads), np.errstate(over="ignore", invalid="ignore"):
         try:
             loss, acc = ev.loss_and_accuracy(model, x, y, transform=pre, batch_size=args.batch_size)
             flip_acc = (ev.accuracy(ev.predict_proba(model, x, transform=pre, flip=True, batch_size=args.batch_size), y)
