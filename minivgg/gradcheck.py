@@ -114,6 +114,7 @@ __all__ = [
     "GradCheckReport",
     "GradCheckError",
     "Kinks",
+    "KinkFinder",
     "relu_kinks",
     "maxpool_ties",
     "relu_kink_finder",
