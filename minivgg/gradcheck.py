@@ -931,6 +931,10 @@ def check_op(
             at_kinks = kinks({k: inputs[k] for k in names}, h, cache)
         except Exception as exc:
             raise _raised(who, "the kink finder", exc) from exc
+        for k, mask in (at_kinks.masks.items() if at_kinks is not None else ()):
+            if k not in inputs or np.shape(mask) != inputs[k].shape:
+                raise ValueError(f"{who}: the kink finder's mask for {k!r} has shape {np.shape(mask)}; expected "
+                                 f"one of the inputs {names} with its shape")
     rows = []
     for j, k in enumerate(names):
         if k not in checked_names:

@@ -91,6 +91,14 @@ def test_a_custom_kink_finder_is_a_callable_of_inputs_h_and_cache(rng):
     assert "custom kink: (1,)" in str(report)
 
 
+def test_a_kink_finder_with_a_wrong_mask_is_refused_naming_it(rng):
+    def finder(inputs, h, cache):
+        return Kinks("custom", {"x": np.zeros(2, bool)})
+
+    with pytest.raises(ValueError, match=r"kink finder's mask for 'x' has shape \(2,\)"):
+        check_op(ops.relu_forward, ops.relu_backward, {"x": rng.standard_normal(5)}, kinks=finder)
+
+
 @pytest.mark.parametrize("bad", ["reLU", 3])
 def test_a_bad_kinks_argument_is_refused_naming_the_choices(bad, rng):
     with pytest.raises((ValueError, TypeError), match="kinks must be 'auto', 'relu', 'maxpool'"):
