@@ -156,8 +156,10 @@ class VGG:
             hint = " (convert images with minivgg.training.data or x.astype(...))" if x.dtype.kind in "uib" else ""
             raise TypeError(f"{where}: input dtype must be {self.dtype}, got {x.dtype}{hint}")
         expected = (self.in_channels, self.input_size, self.input_size)
-        if x.ndim != 4 or x.shape[1:] != expected or x.shape[0] < 1:
+        if x.ndim != 4 or x.shape[1:] != expected:
             raise ValueError(f"{where}: input must have shape (N, {', '.join(map(str, expected))}), got {x.shape}")
+        if x.shape[0] < 1:
+            raise ValueError(f"{where}: the batch is empty (input shape {x.shape}); N must be >= 1 image")
         return x
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:

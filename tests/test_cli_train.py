@@ -63,12 +63,12 @@ def test_resume_continues_and_refuses_to_overwrite(tmp_path, capsys):
     assert "batch_size" in capsys.readouterr().err
 
 
-def test_diverging_run_exits_1_with_a_clear_message(tmp_path, capsys):
+def test_diverging_run_exits_3_with_a_clear_message(tmp_path, capsys):
     # an absurd learning rate makes the loss infinite in the first epochs; nothing is saved
     # (that an existing checkpoint stays intact is tested in test_train.py)
-    assert main(["train", *SMALL, "--epochs", "3", "--lr", "1e30", "--out", str(tmp_path)]) == 1
+    assert main(["train", *SMALL, "--epochs", "3", "--lr", "1e30", "--out", str(tmp_path)]) == 3
     err = capsys.readouterr().err
-    assert "loss became" in err and "smaller --lr" in err
+    assert "diverged" in err and "lower learning rate" in err and "--lr" in err
     assert not (tmp_path / "checkpoint.npz").exists()
 
 

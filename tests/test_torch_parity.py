@@ -70,6 +70,24 @@ def test_maxpool_matches_torch(shape, size, stride):
     _close(ops.maxpool_backward(dout, cache), tx.grad)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algo", ["numba", "naive"])
+def test_maxpool_nan_and_inf_match_torch(algo, dtype):
+    # one NaN per window at every position, plus +-inf: torch propagates NaN and routes the gradient to it
+    # (with two NaNs in a window torch picks the last, minivgg the first like np.argmax, so one per window)
+    x = RNG.permutation(64).reshape(1, 4, 4, 4).astype(dtype)
+    for k, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        x[0, k, i, j] = np.nan
+    x[0, 0, 2, 3], x[0, 1, 3, 3], x[0, 2, 2:, 2:] = np.inf, -np.inf, -np.inf
+    out, cache = ops.maxpool_forward(x, algo=algo)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    tout = F.max_pool2d(tx, 2, 2)
+    np.testing.assert_array_equal(out, tout.detach().numpy())  # NaN where torch has NaN
+    dout = RNG.standard_normal(out.shape).astype(dtype)
+    tout.backward(torch.from_numpy(dout))
+    np.testing.assert_array_equal(ops.maxpool_backward(dout, cache, algo=algo), tx.grad.numpy())
+
+
 def test_dense_matches_torch():
     x, w, b = RNG.standard_normal((3, 2, 3, 2)), RNG.standard_normal((12, 5)), RNG.standard_normal(5)
     out, cache = ops.dense_forward(x, w, b)

@@ -346,7 +346,8 @@ def test_a_failed_restore_changes_nothing(tmp_path, data):
         trainer = tr.Trainer(model, data, tiny_config(epochs=2))
         before_params, before_opt = params_of(model), trainer.optimizer
         before_rng = trainer.shuffle_rng.bit_generator.state
-        with pytest.raises(tr.CheckpointError, match="cannot restore"):
+        # the non-finite file is refused as it is read (a CheckpointError naming the parameter)
+        with pytest.raises(tr.CheckpointError, match="cannot restore|parameter fc7.b holds NaN"):
             trainer.restore(broken)
         assert_same_params(before_params, params_of(model))
         assert trainer.optimizer is before_opt and trainer.epoch == 0 and trainer.history == []

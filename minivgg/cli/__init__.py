@@ -5,9 +5,23 @@ Each subcommand lives in its own module of this package and exposes
 ``run(args) -> int`` function. The logic a library user would also want lives
 in the library modules those functions call.
 
-Conventions: ``--help`` on every command; exit status 0 on success, 1 when the
-work itself failed (e.g. a check did not pass), 2 for bad arguments or unusable
-input files, with a one-line ``minivgg <cmd>: error: ...`` message.
+Conventions: ``--help`` on every command; errors are one line,
+``minivgg <cmd>: error: ...``, naming the file or argument and what is wrong.
+
+Exit statuses (the named constants below; README.md has the same table):
+
+====  ==================  ======================================================
+code  constant            meaning
+====  ==================  ======================================================
+0     ``EXIT_OK``         success
+1     ``EXIT_FAILED``     a check the command ran did not pass (``gradcheck``, ``tour``)
+2     ``EXIT_USAGE``      bad arguments (argparse) or unusable input (:class:`UsageError`)
+3     ``EXIT_NONFINITE``  numbers went non-finite: training diverged (NaN/inf loss,
+                          metric or parameters), or a loaded model holds NaN/inf parameters
+70    ``EXIT_INTERNAL``   an unexpected exception, i.e. a bug in minivgg: the traceback,
+                          then ``minivgg <cmd>: internal error, please report: ...``
+130   ``EXIT_INTERRUPTED``  Ctrl-C (``train`` first says which epoch was kept and how to resume)
+====  ==================  ======================================================
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from typing import Sequence
 
 # Subcommand modules, in the order `minivgg --help` lists them.
@@ -22,8 +37,28 @@ COMMANDS = ("tour", "summary", "receptive_field", "compare", "gradcheck", "bench
             "evaluate", "features", "ensemble", "convert", "predict")
 
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NONFINITE = 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE of BSD's sysexits.h
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
 class UsageError(Exception):
     """Bad arguments or input found after parsing; reported on one line with exit status 2."""
+
+
+def _nonfinite_errors() -> tuple[type[BaseException], ...]:
+    """The library's "numbers went non-finite" exceptions (exit status 3)."""
+    from ..io.weights import NonFiniteParameters
+    from ..training.config import TrainingDiverged
+
+    return (NonFiniteParameters, TrainingDiverged)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,18 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minivgg`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help / --version (0) or a bad argument (2, message printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    args.argv = argv  # what the user typed, for messages such as train's "--resume" hint
+    nonfinite = _nonfinite_errors()
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args) or EXIT_OK)
     except UsageError as exc:
-        print(f"minivgg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"minivgg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        # a command may wrap a library error in UsageError; non-finite numbers keep their own status
+        cause = exc.__cause__ if exc.__cause__ is not None else exc.__context__  # `from None` keeps the context
+        return EXIT_NONFINITE if isinstance(cause, nonfinite) else EXIT_USAGE
+    except nonfinite as exc:
+        print(f"minivgg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_NONFINITE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print(f"minivgg {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: show everything, then say so in one line
+        traceback.print_exc()
+        print(f"minivgg {args.command}: internal error, please report: {type(exc).__name__}: {_one_line(exc)}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+import numpy as np
 
 from ..training import evaluate as ev
-from . import UsageError
+from . import EXIT_NONFINITE, UsageError
 from ._common import positive_int
 from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit
 
@@ -38,12 +41,18 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.split(args.split)
     models = [m for m, _ in loaded]
     transforms = [c.preprocess or data.preprocess for _, c in loaded]
-    with thread_limit(args.threads):
+    # overflow/invalid warnings would precede the one-line error below (non-finite outputs are reported there)
+    with thread_limit(args.threads), np.errstate(over="ignore", invalid="ignore"):
         try:
             report = ev.evaluate_ensemble(models, x, y, transforms=transforms, flip=args.flip,
                                           batch_size=args.batch_size)
         except (TypeError, ValueError) as e:
             raise UsageError(f"{data.name}/{args.split}: {e}") from e
+    if report.nonfinite:  # finite weights can still overflow the forward pass
+        bad = ", ".join(args.checkpoints[i] for i in report.nonfinite)
+        print(f"minivgg ensemble: error: the outputs of {bad} are not finite on {data.name}/{args.split}; "
+              "the accuracies would mean nothing", file=sys.stderr)
+        return EXIT_NONFINITE
     print(f"{len(models)} models on {data.name} {args.split} split")
     print(ev.format_ensemble_report(report, args.checkpoints))
     return 0

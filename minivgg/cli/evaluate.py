@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+
+import numpy as np
 
 from ..training import evaluate as ev
-from . import UsageError
+from . import EXIT_NONFINITE, UsageError
 from ._common import positive_int
-from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit
+from .train import add_data_arguments, load_checkpoint_model, load_data, plural, thread_limit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,14 +35,21 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args, ckpt.meta, model.dtype.name)
     pre = ckpt.preprocess or data.preprocess
     x, y = data.split(args.split)
-    with thread_limit(args.threads):
+    # overflow/invalid warnings would precede the one-line error below (non-finite outputs are reported there)
+    with thread_limit(args.threads), np.errstate(over="ignore", invalid="ignore"):
         try:
             loss, acc = ev.loss_and_accuracy(model, x, y, transform=pre, batch_size=args.batch_size)
             flip_acc = (ev.accuracy(ev.predict_proba(model, x, transform=pre, flip=True, batch_size=args.batch_size), y)
                         if args.flip else None)
         except (TypeError, ValueError) as e:  # wrong image size/channels, labels out of range
             raise UsageError(f"{args.checkpoint} on {data.name}/{args.split}: {e}") from e
-    print(f"{args.checkpoint}: {ckpt.config.describe()}, trained {ckpt.meta.get('epoch', '?')} epochs")
+    epoch = ckpt.meta.get("epoch")
+    trained = plural(epoch, "epoch") if isinstance(epoch, int) else "? epochs"
+    print(f"{args.checkpoint}: {ckpt.config.describe()}, trained {trained}")
+    if not math.isfinite(loss):  # finite weights can still overflow the forward pass
+        print(f"minivgg evaluate: error: {args.checkpoint}: the model's outputs are not finite on {data.name}/"
+              f"{args.split} (loss {loss}); its accuracy {acc:.2%} means nothing", file=sys.stderr)
+        return EXIT_NONFINITE
     print(f"{data.name} {args.split} split, {len(y):,} images: loss {loss:.4f}, accuracy {acc:.2%}")
     if flip_acc is not None:
         print(f"with test-time flip averaging: accuracy {flip_acc:.2%} ({(flip_acc - acc) * 100:+.2f} points)")

@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import training as tr
-from ..configs import VGGConfig
+from ..configs import ARCHS, CONFIGS, VGGConfig
 from ..training.trainer import TrainCallback
 from ..vgg import VGG
-from . import UsageError
+from . import EXIT_INTERRUPTED, EXIT_NONFINITE, UsageError
 from ._progress import bar
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 
@@ -110,7 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "The defaults reach >= 95% validation accuracy on the embedded shapes in a few minutes.")
     add_data_arguments(p, from_checkpoint=False)
     m = p.add_argument_group("model")
-    m.add_argument("--arch", type=arch_name, help=f"vgg11, vgg13, vgg16c, vgg16, vgg19 or A-E (default {s['arch']})")
+    m.add_argument("--arch", type=arch_name, help=f"{', '.join(ARCHS)} or the paper's letters {', '.join(CONFIGS)} "
+                                                   f"(default {s['arch']})")
     m.add_argument("--width", type=positive_float, metavar="W", help=f"multiplier on the paper's conv channels (default {s['width']})")
     m.add_argument("--fc-width", type=positive_int, metavar="N", help=f"width of fc6 and fc7 (default {s['fc_width']})")
     m.add_argument("--dropout", type=probability, metavar="P", help=f"dropout after fc6/fc7 (default {s['dropout']})")
@@ -197,15 +199,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{data.name}: {len(data.x_train):,} training, {len(data.x_val):,} validation images, "
           f"{data.num_classes} classes; model {arch.describe()}, {dtype}, {model.num_params:,} parameters")
     print(f"{config.optimizer} lr {config.lr:g} ({config.schedule} schedule), batch {config.batch_size}, "
-          f"{config.epochs} epochs, weight decay {config.weight_decay:g}, flips {'on' if config.flip else 'off'}, "
+          f"{plural(config.epochs, 'epoch')}, weight decay {config.weight_decay:g}, flips {'on' if config.flip else 'off'}, "
           f"crops {'pad ' + str(config.crop_pad) if config.crop_pad else 'off'}, seed {config.seed}", flush=True)
+    trainer = None
     try:
         with thread_limit(args.threads):
             trainer = tr.Trainer(model, data, config, args.out)
             if ckpt is not None:
                 trainer.restore(ckpt)
                 if trainer.epoch >= config.epochs:
-                    print(f"the checkpoint already has {trainer.epoch} epochs; raise --epochs to train more")
+                    print(f"the checkpoint already has {plural(trainer.epoch, 'epoch')}; raise --epochs to train more")
                     return 0
                 print(f"resuming after epoch {trainer.epoch}")
             progress = TrainProgress(args.progress, print_line=lambda line: print(line, flush=True))
@@ -214,8 +217,11 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 progress.close()
     except tr.TrainingDiverged as e:
-        print(f"minivgg train: {e}", file=sys.stderr)
-        return 1
+        print(f"minivgg train: error: {e}", file=sys.stderr)
+        return EXIT_NONFINITE
+    except KeyboardInterrupt:
+        print(f"minivgg train: {interrupted_message(trainer, getattr(args, 'argv', None))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (tr.CheckpointError, ValueError, OSError) as e:
         raise UsageError(str(e)) from e
     h = result.history
@@ -225,6 +231,23 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {Path(args.out) / tr.CHECKPOINT_NAME} and {Path(args.out) / tr.HISTORY_NAME}")
     return 0
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def interrupted_message(trainer: tr.Trainer | None, argv: list[str] | None) -> str:
+    """What Ctrl-C during training says: the epoch kept on disk and the exact command that continues it."""
+    if trainer is None or trainer.epoch == 0 or trainer.checkpoint_path is None or not trainer.checkpoint_path.exists():
+        why = "no --out DIR was given" if trainer is not None and trainer.out is None else "no epoch was complete"
+        return f"interrupted; nothing was saved ({why})"
+    cmd = ["minivgg", "train", *(argv[1:] if argv and argv[0] == "train" else (argv or []))]
+    if "--resume" not in cmd:
+        cmd.append("--resume")
+    return (f"interrupted; kept {trainer.checkpoint_path} ({plural(trainer.epoch, 'epoch')} complete, the epoch "
+            f"under way was not saved). Continue with: {shlex.join(cmd)}")
 
 
 # ------------------------------------------------------------------ progress

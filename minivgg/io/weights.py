@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -36,6 +36,41 @@ from .torchvision import from_torchvision
 TORCH_EXTENSIONS = (".pth", ".pt")
 KERAS_EXTENSIONS = (".h5", ".hdf5")
 NPZ_EXTENSIONS = (".npz",)
+
+
+class NonFiniteParameters(CheckpointError):
+    """A weights file or checkpoint holds NaN or infinite parameters (a diverged or corrupted model).
+
+    A :class:`CheckpointError` (the file cannot be used), so code that handles
+    unusable files handles this one; ``minivgg`` commands tell it apart and exit
+    with status 3 (see :mod:`minivgg.cli`).
+    """
+
+    def __init__(self, message: str, source: str, name: str) -> None:
+        super().__init__(message)
+        self.source, self.name = source, name
+
+
+def check_finite_params(params: Mapping[str, np.ndarray], source: str) -> None:
+    """Raise :class:`NonFiniteParameters` naming ``source`` and the first parameter holding NaN/inf.
+
+    The one check every model loader runs (:func:`read_weights` here, and
+    :func:`minivgg.training.checkpoint.read_checkpoint`), so a model whose
+    numbers went non-finite is refused with the same message by every command.
+    Cost: one pass over the parameters.
+    """
+    for name, value in params.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind != "f":
+            continue  # integers are always finite; other dtypes are refused by the loaders
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            kinds = [k for k, present in (("NaN", np.isnan(arr).any()), ("inf", np.isinf(arr).any())) if present]
+            raise NonFiniteParameters(
+                f"{source}: parameter {name} holds {' and '.join(kinds)} ({int(bad.sum()):,} of {arr.size:,} values, "
+                f"first at index {first}); the model's numbers went non-finite (a diverged run?) and it cannot be used",
+                source, name)
 
 
 def _kind_of(path: Path) -> str:
@@ -62,21 +97,24 @@ def read_weights(path: str | os.PathLike, arch: ArchOverride = None, *,
 
     Raises
     ------
-    FileNotFoundError, CheckpointError (a ValueError), UnsafePickleError, ImportError (h5py missing).
+    FileNotFoundError, CheckpointError (a ValueError), UnsafePickleError, ImportError (h5py missing),
+    NonFiniteParameters (a CheckpointError: a parameter holds NaN/inf).
     """
     path = Path(path)
     kind = _kind_of(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     if kind == "torch":
-        return from_torchvision(read_torch_checkpoint(path, progress), arch, str(path))
-    if kind == "keras":
-        return from_keras(read_keras_h5(path), arch, str(path))
-    f = read_minivgg(path)
-    config = apply_arch(f.config, arch)
-    if arch is not None:
-        check_fit(f.params, config, str(path))
-    return f.params, config
+        params, config = from_torchvision(read_torch_checkpoint(path, progress), arch, str(path))
+    elif kind == "keras":
+        params, config = from_keras(read_keras_h5(path), arch, str(path))
+    else:
+        f = read_minivgg(path)
+        params, config = f.params, apply_arch(f.config, arch)
+        if arch is not None:
+            check_fit(params, config, str(path))
+    check_finite_params(params, str(path))
+    return params, config
 
 
 def load_into(model: Any, path: str | os.PathLike) -> VGGConfig:
@@ -135,5 +173,5 @@ def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchO
     return config
 
 
-__all__ = ["CheckpointError", "TORCH_EXTENSIONS", "KERAS_EXTENSIONS", "NPZ_EXTENSIONS", "read_weights",
+__all__ = ["CheckpointError", "NonFiniteParameters", "check_finite_params", "TORCH_EXTENSIONS", "KERAS_EXTENSIONS", "NPZ_EXTENSIONS", "read_weights",
            "load_into", "load_model", "save_weights", "convert"]

@@ -10,8 +10,11 @@ stride ``s``:
 and the position of that maximum inside the window, ``i * size + j``, is kept
 as a ``uint8`` (so ``size <= 15``). Ties go to the FIRST maximum in row-major
 window order (smallest ``i``, then smallest ``j``): deterministic, and the same
-rule as a left-to-right ``argmax``. The backward pass sends each upstream
-gradient to that one input position; with overlapping windows (stride < size)
+rule as a left-to-right ``argmax``. **NaN** propagates as in ``np.max``: a
+window holding a NaN gives NaN, and its arg-max is the FIRST NaN (as
+``np.argmax``), so the backward sends the gradient where the forward's value
+came from. The comparison that does both is :func:`_takes_over`. The backward
+pass sends each upstream gradient to that one input position; with overlapping windows (stride < size)
 an input can receive several, which add.
 
 Cost: ``N * C * H_out * W_out * size^2`` comparisons forward, one add per
@@ -26,11 +29,23 @@ from __future__ import annotations
 import numba
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _takes_over(v, best):  # pragma: no cover - compiled
+    """True if window entry ``v`` replaces the running maximum ``best``.
+
+    ``v > best`` keeps the first of tied maxima; ``not (v <= best)`` is also
+    true when ``v`` is NaN, so the first NaN takes over; ``best == best``
+    (false once ``best`` is NaN) keeps that first NaN against everything after
+    it. A plain ``v > best`` would drop a NaN that is not first in its window.
+    """
+    return (not v <= best) and best == best
+
+
 @numba.njit(cache=True, nogil=True)
 def _maxpool2x2_channels(x, c_lo, c_hi, out, argmax):  # pragma: no cover - compiled
     """VGG's 2x2/stride-2 case of :func:`maxpool_forward_channels`, one output row at a time.
 
-    The same comparisons in the same order (strict ``>``, window order
+    The same comparisons in the same order (:func:`_takes_over`, window order
     top-left, top-right, bottom-left, bottom-right), so the same values,
     arg-maxes and NaN behaviour; written over 1-D row views from index 0 with
     the window unrolled, which LLVM vectorises (the generic loop does not):
@@ -45,13 +60,13 @@ def _maxpool2x2_channels(x, c_lo, c_hi, out, argmax):  # pragma: no cover - comp
                 for xo in range(w_out):
                     best, k = top[2 * xo], 0
                     v = top[2 * xo + 1]
-                    if v > best:
+                    if _takes_over(v, best):
                         best, k = v, 1
                     v = bottom[2 * xo]
-                    if v > best:
+                    if _takes_over(v, best):
                         best, k = v, 2
                     v = bottom[2 * xo + 1]
-                    if v > best:
+                    if _takes_over(v, best):
                         best, k = v, 3
                     o[xo] = best
                     a[xo] = k
@@ -75,13 +90,12 @@ def maxpool_forward_channels(x, c_lo, c_hi, size, stride, out, argmax):  # pragm
                     for i in range(size):
                         for j in range(size):
                             v = x[n, c, y0 + i, x0 + j]
-                            # strict '>' keeps the first maximum on ties
-                            if v > best:
+                            # first maximum on ties, first NaN if any (see _takes_over)
+                            if _takes_over(v, best):
                                 best = v
                                 best_k = i * size + j
                     out[n, c, y, xo] = best
                     argmax[n, c, y, xo] = best_k
-
 
 
 @numba.njit(cache=True, nogil=True)

@@ -11,7 +11,10 @@ Backward routes each upstream gradient to the arg-max of its window and adds
 where windows overlap. **Ties** go to the first maximum in row-major window
 order (top row first, then leftmost): deterministic, documented, and matching
 a left-to-right ``argmax``. (PyTorch may pick another tied element; parity tests
-therefore use inputs without ties.)
+therefore use inputs without ties.) **NaN** propagates as in ``np.max`` and
+PyTorch: a window holding a NaN outputs NaN and its gradient goes to the first
+NaN in window order (``np.argmax``'s choice), on both paths; ``+inf``/``-inf``
+are ordinary extremes.
 
 Cost: ``N*C*H_out*W_out*size^2`` comparisons, no multiplies. Training keeps
 only a ``uint8`` arg-max per output (1 byte each), not the input.

@@ -23,7 +23,9 @@ import numpy as np
 from ..configs import FIELDS, VGGConfig
 from ..io.files import CheckpointError, atomic_write
 from ..io.npz import MinivggFile, read_minivgg, write_minivgg
+from ..io.weights import check_finite_params
 from ..vgg import VGG
+from .config import jsonable
 from .datasets import Preprocess
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -43,8 +45,14 @@ class Checkpoint(MinivggFile):
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=1) + "\n").encode()))
+    """Write ``obj`` as indented, strict JSON, atomically: NaN/inf become ``null`` (never bare ``NaN``).
+
+    The one JSON writer of the training tools (:func:`~minivgg.training.config.jsonable`
+    says why ``null``); ``allow_nan=False`` makes any non-finite number that
+    slipped through an error instead of invalid JSON.
+    """
+    text = json.dumps(jsonable(obj), indent=1, allow_nan=False) + "\n"
+    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def rng_state(rng: np.random.Generator) -> str:
@@ -84,8 +92,11 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         ``path`` does not exist.
     CheckpointError
         Not a minivgg file, or its parameters do not fit its architecture.
+    NonFiniteParameters
+        A parameter holds NaN/inf (:func:`minivgg.io.weights.check_finite_params`).
     """
     f = read_minivgg(path)
+    check_finite_params(f.params, str(f.path))
     return Checkpoint(f.path, f.config, f.params, f.meta, f.optim, f.sched)
 
 

@@ -35,21 +35,38 @@ def recipe_config(data: Dataset, **overrides: Any) -> VGGConfig:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; nothing was saved for the failing epoch."""
+    """A loss, metric, parameter or optimiser state became NaN/inf; the failing epoch was not saved.
 
-    def __init__(self, message: str, epoch: int, batch: int, checkpoint: Path | None) -> None:
+    Attributes
+    ----------
+    epoch : int
+        The epoch (1-based) that diverged.
+    batch : int or None
+        Its step whose loss was non-finite (None when found after the epoch's steps).
+    checkpoint : Path or None
+        The last good checkpoint, of epoch ``epoch - 1`` (None when nothing was saved).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int | None, checkpoint: Path | None) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.checkpoint = epoch, batch, checkpoint
 
 
 def jsonable(obj: Any) -> Any:
-    """Tuples -> lists, numpy scalars -> Python scalars (what ``json`` round-trips)."""
+    """Tuples -> lists, numpy scalars -> Python scalars, NaN/inf -> ``None`` (what strict JSON holds).
+
+    JSON has no NaN or Infinity (Python's ``json`` writes them, but as bare
+    tokens other readers reject), so every non-finite float becomes ``null``:
+    in minivgg's JSON output ``null`` in a number's place means "not finite".
+    """
     if isinstance(obj, (list, tuple)):
         return [jsonable(o) for o in obj]
     if isinstance(obj, dict):
         return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 

@@ -29,7 +29,7 @@ and an optional ``transform`` applied to each raw batch first (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -158,6 +158,7 @@ class EnsembleReport:
     ensemble_acc: float  # accuracy of the averaged posteriors
     n: int  # number of images
     flip: bool  # whether test-time flip averaging was used
+    nonfinite: list = field(default_factory=list)  # indices of members whose posteriors hold NaN/inf (overflow)
 
     @property
     def best_member_acc(self) -> float:
@@ -178,7 +179,8 @@ def evaluate_ensemble(models: Sequence[Classifier], x: np.ndarray, y: np.ndarray
     k = mean.shape[1]
     if y.max() >= k:
         raise ValueError(f"evaluate_ensemble: label {int(y.max())} is out of range for {k}-class models")
-    return EnsembleReport([accuracy(p, y) for p in members], accuracy(mean, y), len(y), flip)
+    nonfinite = [i for i, p in enumerate(members) if not np.isfinite(p).all()]  # their accuracy means nothing
+    return EnsembleReport([accuracy(p, y) for p in members], accuracy(mean, y), len(y), flip, nonfinite)
 
 
 def format_ensemble_report(report: EnsembleReport, names: Sequence[str] | None = None) -> str:

@@ -92,6 +92,16 @@ class Trainer:
 
     Cost per epoch: 3x the forward MACs per training image (forward + backward)
     plus one forward per validation image.
+
+    The NaN guard: an epoch is saved only if every number it produced is
+    finite -- each step's loss (checked before its update), the mean training
+    loss, every parameter and optimiser buffer, the validation loss and
+    accuracy. Otherwise :class:`TrainingDiverged` is raised before the save and
+    the checkpoint on disk stays the previous epoch's. Weights that have grown
+    huge (say 1e25) but are still finite, with a finite loss, are saved: the
+    guard is about non-finite numbers, not a judgement of the run (a huge
+    weight overflows the next forward pass in float32 soon enough, and that
+    epoch is then refused).
     """
 
     def __init__(self, model: VGG, data: Dataset, config: TrainConfig = TrainConfig(),
@@ -204,13 +214,33 @@ class Trainer:
         self.elapsed = float(meta.get("elapsed", 0.0))
 
     # -- one epoch ---------------------------------------------------------
-    def _diverged(self, batch: int, loss: float) -> TrainingDiverged:
+    def _diverged(self, what: str, batch: int | None = None) -> TrainingDiverged:
+        """The error for a non-finite ``what`` found in epoch ``self.epoch + 1`` (nothing of it is saved)."""
+        epoch, lr = self.epoch + 1, self.optimizer.lr
         ck = self.checkpoint_path
-        where = (f"the last good checkpoint {ck} (epoch {self.epoch}) is intact"
-                 if ck is not None and ck.exists() else "nothing was saved")
+        kept = ck if ck is not None and self.epoch > 0 and ck.exists() else None
+        where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else "")
+        keeping = (f"epoch {epoch} was not saved and the last good checkpoint {kept} (epoch {self.epoch}) is intact"
+                   if kept is not None else "nothing was saved")
         return TrainingDiverged(
-            f"loss became {loss} at epoch {self.epoch + 1}, batch {batch} (lr {self.optimizer.lr:.3g}); "
-            f"training stopped and {where}. Try a smaller --lr.", self.epoch + 1, batch, ck)
+            f"training diverged at {where}: {what} (lr {lr:.3g}); {keeping}. "
+            f"Try a lower learning rate, e.g. --lr {lr / 10:.3g}", epoch, batch, kept)
+
+    def _check_finite_state(self, stats: dict) -> None:
+        """Raise :class:`TrainingDiverged` if the epoch's mean loss, a parameter or an optimiser buffer is not finite.
+
+        A gradient can overflow while the loss it came from is finite, and an
+        Adam/momentum buffer can overflow while the weights are still finite;
+        either would poison the next epoch, so neither is saved.
+        """
+        if not math.isfinite(stats["train_loss"]):
+            raise self._diverged(f"the mean training loss is {stats['train_loss']}")
+        for k, v in self.model.params.items():
+            if not np.isfinite(v).all():
+                raise self._diverged(f"parameter {k} holds NaN/inf after the updates")
+        for k, v in self.optimizer.state_dict().items():
+            if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all():
+                raise self._diverged(f"optimiser state {k} holds NaN/inf")
 
     def train_epoch(self, callback: TrainCallback | None = None) -> dict:
         """Run one epoch of shuffled, augmented mini-batches; return ``{train_loss, train_acc, images_per_s}``.
@@ -249,7 +279,7 @@ class Trainer:
             loss, dlogits = softmax_cross_entropy(logits, yb)
             if not math.isfinite(loss):
                 model.layers.clear_caches()
-                raise self._diverged(b, loss)
+                raise self._diverged(f"the training loss is {loss}", b)
             model.backward(dlogits)
             self.optimizer.step(model.grads)
             loss_sum += loss * len(yb)
@@ -270,30 +300,48 @@ class Trainer:
         Raises
         ------
         TrainingDiverged
-            Non-finite loss or parameters; the last checkpoint is left intact.
+            A non-finite number anywhere in an epoch (a step's loss, the mean
+            training loss, a parameter, an optimiser buffer, the validation loss
+            or accuracy): raised before that epoch is saved, so the checkpoint on
+            disk stays the previous epoch's (or there is none).
         """
         epochs = self.config.epochs if epochs is None else epochs
         callback = callback or TrainCallback()
         callback.on_fit_start(self.epoch, epochs)
+        made: list[Path] = []  # directories this call creates, removed again if it ends before saving anything
         if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
+            made = [d for d in (self.out, *self.out.parents) if not d.exists()]
+            self.out.mkdir(parents=True, exist_ok=True)  # early, so an unwritable --out fails before any work
+        try:
+            return self._fit(epochs, callback, max_seconds)
+        except BaseException:  # divergence, Ctrl-C, errors: leave no empty directory behind
+            for d in made:  # innermost first
+                if d.exists() and not any(d.iterdir()):
+                    d.rmdir()
+            raise
+
+    def _fit(self, epochs: int, callback: TrainCallback, max_seconds: float | None) -> TrainResult:
         t_call = time.perf_counter()
         run, stopped = 0, ""
         while self.epoch < epochs:
             if max_seconds is not None and run:
                 per_epoch = (time.perf_counter() - t_call) / run
                 if time.perf_counter() - t_call + per_epoch > max_seconds:
-                    stopped = f"time budget of {max_seconds:.1f} s reached after {self.epoch} epochs"
+                    stopped = (f"time budget of {max_seconds:.1f} s reached after {self.epoch} "
+                               f"epoch{'' if self.epoch == 1 else 's'}")
                     break
             t0 = time.perf_counter()
             lr = self.optimizer.lr
             stats = self.train_epoch(callback)
-            bad = [k for k, v in self.model.params.items() if not np.isfinite(v).all()]
-            if bad:
-                raise self._diverged(-1, float("nan")) from ValueError(f"non-finite parameters {bad[:3]}")
-            val_loss, val_acc = loss_and_accuracy(self.model, self.data.x_val, self.data.y_val,
-                                                  transform=self.data.preprocess,
-                                                  batch_size=self.config.eval_batch_size)
+            self._check_finite_state(stats)
+            with warnings.catch_warnings():  # huge (finite) weights overflow here first: the check below says so
+                warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
+                val_loss, val_acc = loss_and_accuracy(self.model, self.data.x_val, self.data.y_val,
+                                                      transform=self.data.preprocess,
+                                                      batch_size=self.config.eval_batch_size)
+            for what, value in (("validation loss", val_loss), ("validation accuracy", val_acc)):
+                if not math.isfinite(value):
+                    raise self._diverged(f"the {what} is {value}")
             if self.schedule is not None:
                 self.schedule.step(val_acc) if isinstance(self.schedule, ReduceLROnPlateau) else self.schedule.step()
             self.epoch += 1
