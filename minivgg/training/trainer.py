@@ -289,13 +289,15 @@ class Trainer:
         return loss_sum, correct, seen
 
     def fit(self, epochs: int | None = None, *, callback: TrainCallback | None = None,
-            max_seconds: float | None = None) -> TrainResult:
+            max_seconds: float | None = None, min_epochs: int = 1) -> TrainResult:
         """Train until ``epochs`` (default ``config.epochs``) epochs are complete.
 
         After each epoch: validate, step the schedule, append to the history,
         write the checkpoint and ``history.json`` (if ``out``), then call
         ``callback.on_epoch_end`` with the history entry. ``max_seconds`` stops at an epoch boundary once
-        another epoch would probably overrun it (``stopped_early`` says so).
+        another epoch would probably overrun it (``stopped_early`` says so), but
+        never before ``min_epochs`` epochs of this call are done -- so a run
+        on a slow or busy machine still shows a trend instead of one point.
 
         Raises
         ------
@@ -313,18 +315,19 @@ class Trainer:
             made = [d for d in (self.out, *self.out.parents) if not d.exists()]
             self.out.mkdir(parents=True, exist_ok=True)  # early, so an unwritable --out fails before any work
         try:
-            return self._fit(epochs, callback, max_seconds)
+            return self._fit(epochs, callback, max_seconds, min_epochs)
         except BaseException:  # divergence, Ctrl-C, errors: leave no empty directory behind
             for d in made:  # innermost first
                 if d.exists() and not any(d.iterdir()):
                     d.rmdir()
             raise
 
-    def _fit(self, epochs: int, callback: TrainCallback, max_seconds: float | None) -> TrainResult:
+    def _fit(self, epochs: int, callback: TrainCallback, max_seconds: float | None,
+             min_epochs: int = 1) -> TrainResult:
         t_call = time.perf_counter()
         run, stopped = 0, ""
         while self.epoch < epochs:
-            if max_seconds is not None and run:
+            if max_seconds is not None and run >= max(1, min_epochs):
                 per_epoch = (time.perf_counter() - t_call) / run
                 if time.perf_counter() - t_call + per_epoch > max_seconds:
                     stopped = (f"time budget of {max_seconds:.1f} s reached after {self.epoch} "
@@ -361,7 +364,8 @@ class Trainer:
 
 def train(data: Dataset, config: TrainConfig = TrainConfig(), *, model: VGG | None = None,
           arch: VGGConfig | None = None, out: str | os.PathLike | None = None, resume: bool = False,
-          callback: TrainCallback | None = None, max_seconds: float | None = None) -> TrainResult:
+          callback: TrainCallback | None = None, max_seconds: float | None = None,
+          min_epochs: int = 1) -> TrainResult:
     """Train a VGG on ``data``: the library call behind ``minivgg train``.
 
     Parameters
@@ -412,4 +416,4 @@ def train(data: Dataset, config: TrainConfig = TrainConfig(), *, model: VGG | No
     trainer = Trainer(model, data, config, out)
     if ckpt is not None:
         trainer.restore(ckpt)
-    return trainer.fit(callback=callback, max_seconds=max_seconds)
+    return trainer.fit(callback=callback, max_seconds=max_seconds, min_epochs=min_epochs)
