@@ -1,0 +1,240 @@
+"""3x3 convolution by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray 2015, section 4.2).
+
+The larger sibling of :mod:`minivgg.ops.conv.winograd` (F(2x2, 3x3)): each 4x4
+output block comes from a 6x6 input tile with 36 multiplications instead of
+144 -- 4x fewer than direct convolution (F(2x2) saves 2.25x). The transforms
+``B`` (6x6), ``G`` (6x3), ``A`` (6x4) for the points 0, ±1, ±2 are written out
+in :mod:`minivgg.kernels.winograd4`:
+
+.. math::
+
+    U_k = (G\\, w\\, G^T)_k \\in \\mathbb{R}^{F \\times C}, \\quad
+    V_k = (B^T d\\, B)_k \\in \\mathbb{R}^{C \\times P}, \\quad
+    M_k = U_k V_k \\;(k = 1..36), \\quad
+    out = A^T M A + b
+
+with ``P = N * ceil(H/4) * ceil(W/4)`` tiles. Cost: ``36 * F * C * P`` MACs in
+36 GEMMs versus ``9 * F * C * H * W`` direct (``16 P ~ N*H*W``), plus
+``O((C + F) * N * H * W)`` adds in the transforms -- which now weigh more,
+since the GEMMs shrank 4x but the tiles carry 36/16 values per input pixel
+(F(2x2): 16/4). A width or height that is not a multiple of 4 wastes the
+overhanging part of the last tile (VGG's 14x14 block 5: 16x16 computed, 31 %
+more than needed).
+
+Backward is the exact transpose of that pipeline, as for F(2x2):
+
+.. math::
+
+    \\hat D_k = (A\\, dout\\, A^T)_k, \\quad
+    dw = G^T \\big[\\textstyle\\sum \\hat D_k V_k^T\\big] G, \\quad
+    dx = \\mathrm{scatter}\\big(B\\, [U_k^T \\hat D_k]\\, B^T\\big)
+
+costing ``2 * 36 * F * C * P`` MACs.
+
+Numerics: ``G`` has entries 1/6 and 1/24 and ``A^T`` powers up to 8, so in
+float32 the error is about ten times direct convolution's (still ~1e-6
+relative: fine for inference and training, measured per VGG layer by
+:func:`minivgg.bench.conv_algos.winograd_error_table`); float64 agrees with
+direct convolution to ~1e-14. Workspace: ``V`` and ``M`` are built block by
+block over the tiles, as for F(2x2) (:func:`forward_workspace_bytes`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...kernels import _parallel as threads
+from ...kernels import winograd4 as _k
+from . import im2col as _im2col  # one workspace budget for every conv algorithm: _im2col.WORKSPACE_BYTES
+from .winograd import _blocks, _grain  # the same block iteration and thread grain as F(2x2, 3x3)
+
+#: Winograd positions per tile: a 6x6 transformed tile, one GEMM each.
+POSITIONS = 36
+
+#: Forward with few tiles: each block's ``V`` + ``M`` fit in about this many bytes (last-level cache).
+FORWARD_BLOCK_BYTES = 4 * 2**20
+
+#: Forward with many tiles: each thread runs transform -> 36 GEMMs -> inverse transform on its own
+#: blocks of about this many bytes (its L2), one synchronisation per layer.
+PIPELINE_BLOCK_BYTES = 2 * 2**20
+
+#: Backward: larger blocks, because ``dU += dM V^T`` has the block's tile count as its inner dimension.
+BACKWARD_BLOCK_BYTES = 64 * 2**20
+
+#: Fewest tiles per block: below this the GEMMs ``(F, C) @ (C, q)`` get too thin for BLAS.
+MIN_BLOCK_TILES = 32
+
+
+def supports(w_shape: tuple, stride: int, pad: int) -> bool:
+    """True for the one case F(4x4, 3x3) covers: 3x3 kernel, stride 1, pad 1."""
+    return tuple(w_shape[2:]) == (3, 3) and stride == 1 and pad == 1
+
+
+def _check(w_shape, stride, pad):
+    if not supports(w_shape, stride, pad):
+        raise ValueError(
+            "winograd4: F(4x4, 3x3) needs a 3x3 kernel with stride 1 and pad 1, got kernel "
+            f"{w_shape[2]}x{w_shape[3]}, stride {stride}, pad {pad}; use algo='im2col'"
+        )
+
+
+def tiles(h: int, w: int) -> tuple[int, int]:
+    """Number of 4x4 output tiles along H and W: ``ceil(H/4), ceil(W/4)``."""
+    return (h + 3) // 4, (w + 3) // 4
+
+
+def workspace_bytes_per_tile(c: int, f: int, itemsize: int) -> int:
+    """Bytes of ``V`` (36, C) plus ``M`` (36, F) for one tile."""
+    return POSITIONS * (c + f) * itemsize
+
+
+def block_tiles(c: int, f: int, itemsize: int, budget: int, total: int) -> int:
+    """Tiles per block: as many as fit ``budget`` and the im2col workspace bound
+    (at least :data:`MIN_BLOCK_TILES`, at most ``total``)."""
+    per_tile = workspace_bytes_per_tile(c, f, itemsize)
+    return max(1, min(total, max(MIN_BLOCK_TILES, min(budget, _im2col.WORKSPACE_BYTES) // per_tile)))
+
+
+def _use_pipeline(nthreads: int, total: int, pb: int) -> bool:
+    return nthreads > 1 and total >= 2 * nthreads * pb
+
+
+def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthreads: int | None = None) -> int:
+    """Scratch bytes :func:`winograd4_forward` allocates besides its output: ``U`` plus the tile blocks.
+
+    Mirrors the forward's choice between the per-thread pipeline and the
+    phase-parallel loop; ``nthreads`` defaults to
+    :func:`minivgg.kernels._parallel.get_num_threads`.
+    """
+    n, c, h, w = x_shape
+    f = w_shape[0]
+    nthreads = threads.get_num_threads() if nthreads is None else nthreads
+    th, tw = tiles(h, w)
+    total = n * th * tw
+    per_tile = workspace_bytes_per_tile(c, f, itemsize)
+    pb = block_tiles(c, f, itemsize, PIPELINE_BLOCK_BYTES, total)
+    if _use_pipeline(nthreads, total, pb):
+        blocks = nthreads * pb * per_tile
+    else:
+        blocks = block_tiles(c, f, itemsize, FORWARD_BLOCK_BYTES, total) * per_tile
+    return POSITIONS * f * c * itemsize + blocks
+
+
+def transform_filters(w: np.ndarray) -> np.ndarray:
+    """``U = G w G^T`` for every (filter, channel): ``w`` (F, C, 3, 3) -> (36, F, C)."""
+    f_out, c = w.shape[:2]
+    u = np.empty((POSITIONS, f_out, c), dtype=w.dtype)
+    threads.parallel_for(lambda lo, hi: _k.filter_transform(w, lo, hi, u), f_out, _grain(c))
+    return u
+
+
+def winograd4_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1) -> np.ndarray:
+    """3x3/s1/p1 convolution by F(4x4, 3x3); same result as :func:`~minivgg.ops.conv2d_forward`.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) C-contiguous; w : (F, C, 3, 3) C-contiguous; b : (F,)
+        One floating dtype throughout (float32 or float64).
+    stride, pad : must be 1 and 1.
+
+    Returns
+    -------
+    out : (N, F, H, W), dtype of ``x``
+
+    Cost: ``36 * F * C * N * ceil(H/4) * ceil(W/4)`` MACs in BLAS (~ 1/4 of
+    direct), plus ``O((C + F) * N * H * W)`` adds in the transforms.
+    Workspace: ``U`` (36 * F * C) and the blocks of ``V`` and ``M`` in flight
+    (:func:`forward_workspace_bytes`).
+    """
+    _check(w.shape, stride, pad)
+    n_img, c, h, wd = x.shape
+    f_out = w.shape[0]
+    th, tw = tiles(h, wd)
+    total = n_img * th * tw
+    u = transform_filters(w)                                    # (36, F, C)
+    out = np.empty((n_img, f_out, h, wd), dtype=x.dtype)
+    nthreads = threads.get_num_threads()
+    pb = block_tiles(c, f_out, x.itemsize, PIPELINE_BLOCK_BYTES, total)
+    if _use_pipeline(nthreads, total, pb):
+        _pipelined_forward(x, u, b, out, th, tw, total, pb)
+        return out
+    # few tiles (or one thread): one block after another, each phase spread over the threads
+    pb = block_tiles(c, f_out, x.itemsize, FORWARD_BLOCK_BYTES, total)
+    v_buf = np.empty(POSITIONS * c * pb, dtype=x.dtype)
+    m_buf = np.empty(POSITIONS * f_out * pb, dtype=x.dtype)
+    grain = _grain(pb)
+    for p0, p1 in _blocks(total, pb):
+        q = p1 - p0
+        v = v_buf[:POSITIONS * c * q].reshape(POSITIONS, c, q)          # transformed tiles, contiguous
+        m = m_buf[:POSITIONS * f_out * q].reshape(POSITIONS, f_out, q)  # their products with U
+        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
+        threads.parallel_matmul(u, v, m)                        # 36 GEMMs (F, C) @ (C, q)
+        threads.parallel_for(lambda lo, hi: _k.output_transform(m, b, lo, hi, p0, p1, th, tw, out), f_out, grain)
+    return out
+
+
+def _pipelined_forward(x, u, b, out, th, tw, total, pb):
+    """Each thread: for each of its tile blocks, transform -> 36 GEMMs (1 BLAS thread) -> inverse transform."""
+    c, f_out = x.shape[1], out.shape[1]
+    blocks = list(_blocks(total, pb))
+
+    def work(lo, hi):
+        v_buf = np.empty(POSITIONS * c * pb, dtype=x.dtype)
+        m_buf = np.empty(POSITIONS * f_out * pb, dtype=x.dtype)
+        for p0, p1 in blocks[lo:hi]:
+            q = p1 - p0
+            v = v_buf[:POSITIONS * c * q].reshape(POSITIONS, c, q)
+            m = m_buf[:POSITIONS * f_out * q].reshape(POSITIONS, f_out, q)
+            _k.input_transform(x, 0, c, p0, p1, th, tw, v)
+            np.matmul(u, v, out=m)
+            _k.output_transform(m, b, 0, f_out, p0, p1, th, tw, out)
+
+    with threads.blas_single_threaded():  # the threads are the parallelism; BLAS must not oversubscribe
+        threads.parallel_for(work, len(blocks))
+
+
+def winograd4_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
+                       pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(dx, dw)`` of :func:`winograd4_forward` by the transposed pipeline (``db`` is the caller's).
+
+    Parameters
+    ----------
+    dout : (N, F, H, W); x : (N, C, H, W); w : (F, C, 3, 3), all C-contiguous, one dtype.
+
+    Returns
+    -------
+    dx : (N, C, H, W), dw : (F, C, 3, 3)
+
+    Cost: ``2 * 36 * F * C * N * ceil(H/4) * ceil(W/4)`` MACs (``dw`` and ``dx``).
+    Workspace: one block of ``V`` and ``dM`` (:data:`BACKWARD_BLOCK_BYTES`), and
+    ``U``, ``dU`` (36 * F * C each).
+    """
+    _check(w.shape, stride, pad)
+    n_img, c, h, wd = x.shape
+    f_out = w.shape[0]
+    th, tw = tiles(h, wd)
+    total = n_img * th * tw
+    u_t = transform_filters(w).transpose(0, 2, 1)              # (36, C, F), a view
+    du = np.zeros((POSITIONS, f_out, c), dtype=x.dtype)        # sum over blocks of dM_k V_k^T
+    du_part = np.empty_like(du)
+    dx = np.zeros_like(x)                                       # tiles overlap: contributions add
+    pb = block_tiles(c, f_out, x.itemsize, BACKWARD_BLOCK_BYTES, total)
+    v_buf = np.empty(POSITIONS * c * pb, dtype=x.dtype)
+    dm_buf = np.empty(POSITIONS * f_out * pb, dtype=x.dtype)
+    grain = _grain(pb)
+    for i, (p0, p1) in enumerate(_blocks(total, pb)):
+        q = p1 - p0
+        v = v_buf[:POSITIONS * c * q].reshape(POSITIONS, c, q)
+        dm = dm_buf[:POSITIONS * f_out * q].reshape(POSITIONS, f_out, q)
+        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
+        threads.parallel_for(lambda lo, hi: _k.output_transform_adjoint(dout, lo, hi, p0, p1, th, tw, dm),
+                             f_out, grain)
+        # dU += dM V^T: (36, F, q) @ (36, q, C); the first block writes, later ones add
+        threads.parallel_matmul(dm, v.transpose(0, 2, 1), du if i == 0 else du_part)
+        if i > 0:
+            du += du_part
+        threads.parallel_matmul(u_t, dm, v)                     # dV = U^T dM: (36, C, q), reuses V
+        threads.parallel_for(lambda lo, hi: _k.input_transform_adjoint(v, lo, hi, p0, p1, th, tw, dx), c, grain)
+    dw = np.empty_like(w)
+    threads.parallel_for(lambda lo, hi: _k.filter_transform_adjoint(du, lo, hi, dw), f_out, _grain(c))
+    return dx, dw
