@@ -78,6 +78,10 @@ _2 = np.float32(2.0)
 _4 = np.float32(4.0)
 _5 = np.float32(5.0)
 _8 = np.float32(8.0)
+# G's fractions, multiplied rather than divided by (a division costs ~10 multiplies and does not vectorise)
+_SIXTH = 1.0 / 6.0
+_TWELFTH = 1.0 / 12.0
+_TWENTYFOURTH = 1.0 / 24.0
 
 
 # ---------------------------------------------------------------- the six 1-D maps, inlined into the kernels
@@ -125,38 +129,66 @@ def _a(y0, y1, y2, y3):  # pragma: no cover - compiled
 def _g(g0, g1, g2):  # pragma: no cover - compiled
     """``G g``: a 3-vector to a 6-vector (float64)."""
     s = g0 + g2
-    return (0.25 * g0, -(s + g1) / 6.0, -(s - g1) / 6.0,
-            g0 / 24.0 + g1 / 12.0 + g2 / 6.0, g0 / 24.0 - g1 / 12.0 + g2 / 6.0, g2)
+    e = g0 * _TWENTYFOURTH + g2 * _SIXTH
+    o = g1 * _TWELFTH
+    return 0.25 * g0, -(s + g1) * _SIXTH, (g1 - s) * _SIXTH, e + o, e - o, g2
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _gt(h0, h1, h2, h3, h4, h5):  # pragma: no cover - compiled
     """``G^T h`` (the transpose of :func:`_g`): a 6-vector to a 3-vector (float64)."""
-    return (0.25 * h0 - (h1 + h2) / 6.0 + (h3 + h4) / 24.0,
-            (h2 - h1) / 6.0 + (h3 - h4) / 12.0,
-            (h3 + h4 - h1 - h2) / 6.0 + h5)
+    return (0.25 * h0 - (h1 + h2) * _SIXTH + (h3 + h4) * _TWENTYFOURTH,
+            (h2 - h1) * _SIXTH + (h3 - h4) * _TWELFTH,
+            (h3 + h4 - h1 - h2) * _SIXTH + h5)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put6(a, row, col, vals):  # pragma: no cover - compiled
+    """``a[row + j, col] = vals[j]`` for the six values of a tuple."""
+    a[row, col], a[row + 1, col], a[row + 2, col] = vals[0], vals[1], vals[2]
+    a[row + 3, col], a[row + 4, col], a[row + 5, col] = vals[3], vals[4], vals[5]
 
 
 # ---------------------------------------------------------------- forward transforms
+
+#: Channels per block in the filter transforms: their 36 rows go through a small buffer first, because
+#: the 36 rows of ``u[:, f]`` lie ``F * C`` elements apart -- for VGG's power-of-two F and C, the same
+#: cache set: written element by element they evict each other (measured 4x slower at F = C = 512).
+_FILTER_BLOCK = 64
+
 
 @numba.njit(cache=True, nogil=True)
 def filter_transform(w, lo, hi, u):  # pragma: no cover - compiled
     """``u[6i+j, f, c] = (G w[f, c] G^T)[i, j]`` for filters ``lo <= f < hi``.
 
     ``w`` (F, C, 3, 3) -> ``u`` (36, F, C); computed in float64, rounded once.
+    Scalars only, ~ 150 flops per (f, c); each block of channels is built in
+    a (36, 64) buffer and copied to ``u`` row by row (see :data:`_FILTER_BLOCK`).
     """
     channels = w.shape[1]
-    t = np.empty((6, 3), dtype=np.float64)  # G g
+    gt = np.empty((9, _FILTER_BLOCK), dtype=np.float64)   # the block's filters, one row per tap
+    buf = np.empty((36, _FILTER_BLOCK), dtype=np.float64)
     for f in range(lo, hi):
-        for c in range(channels):
-            g = w[f, c]
-            for j in range(3):
-                t[0, j], t[1, j], t[2, j], t[3, j], t[4, j], t[5, j] = _g(
-                    np.float64(g[0, j]), np.float64(g[1, j]), np.float64(g[2, j]))
-            for i in range(6):
-                r = _g(t[i, 0], t[i, 1], t[i, 2])
-                for j in range(6):
-                    u[6 * i + j, f, c] = r[j]
+        g, uf = w[f], u[:, f]                  # (C, 3, 3), (36, C)
+        for c0 in range(0, channels, _FILTER_BLOCK):
+            nc = min(_FILTER_BLOCK, channels - c0)
+            for k in range(nc):
+                for tap in range(9):
+                    gt[tap, k] = g[c0 + k, tap // 3, tap % 3]
+            for k in range(nc):                 # contiguous rows in and out: vectorises over channels
+                a0, a1, a2, a3, a4, a5 = _g(gt[0, k], gt[3, k], gt[6, k])      # G g, column by column
+                b0, b1, b2, b3, b4, b5 = _g(gt[1, k], gt[4, k], gt[7, k])
+                d0, d1, d2, d3, d4, d5 = _g(gt[2, k], gt[5, k], gt[8, k])
+                _put6(buf, 0, k, _g(a0, b0, d0))                 # (G g) G^T, row by row
+                _put6(buf, 6, k, _g(a1, b1, d1))
+                _put6(buf, 12, k, _g(a2, b2, d2))
+                _put6(buf, 18, k, _g(a3, b3, d3))
+                _put6(buf, 24, k, _g(a4, b4, d4))
+                _put6(buf, 30, k, _g(a5, b5, d5))
+            for r in range(36):
+                dst, src = uf[r, c0:c0 + nc], buf[r]
+                for k in range(nc):
+                    dst[k] = src[k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -221,12 +253,15 @@ def output_transform(m, b, lo, hi, p0, p1, tiles_h, tiles_w, out):  # pragma: no
     """``out[n, f, 4ty:4ty+4, 4tx:4tx+4] = A^T M_p A + b[f]`` for filters ``lo <= f < hi``, tiles ``p0 <= p < p1``.
 
     ``m`` (36, F, >= p1 - p0) -> ``out`` (N, F, H, W); outputs past the edge are dropped.
-    One run of tiles at a time: the 16 outputs of every tile go to a (16, TW)
-    buffer in a loop over the 36 contiguous ``m`` rows (vectorised), then are
-    interleaved into the four output rows. ~ 4 * 24 adds per tile per filter.
+    One run of tiles at a time, separably and one tile per lane: ``A^T``
+    down each of the six columns of ``M`` (6 rows of ``m`` in, 4 rows of a
+    buffer out), then ``A`` across each output row, written straight into
+    ``out`` (4 consecutive outputs per tile). Few memory streams per loop,
+    so LLVM vectorises both. ~ 4 * 24 adds per tile per filter.
     """
     _, _, height, width = out.shape
-    s = np.empty((16, tiles_w), dtype=out.dtype)   # s[4a + b, k] = out[4ty + a, 4(tx0 + k) + b]
+    dtype = out.dtype
+    r = np.empty((24, tiles_w), dtype=dtype)        # r[6a + j, k] = (A^T M_k)[a, j]
     for f in range(lo, hi):
         bias = b[f]
         p = p0
@@ -234,29 +269,26 @@ def output_transform(m, b, lo, hi, p0, p1, tiles_h, tiles_w, out):  # pragma: no
             n, ty, tx0, tx1 = _segment(p, p1, tiles_h, tiles_w)
             count = tx1 - tx0
             q = p - p0
-            mm = m[:, f, q:q + count]               # (36, count), rows contiguous
-            for k in range(count):
-                # A^T M: the six columns of M, four values each
-                c00, c01, c02, c03 = _at(mm[0, k], mm[6, k], mm[12, k], mm[18, k], mm[24, k], mm[30, k])
-                c10, c11, c12, c13 = _at(mm[1, k], mm[7, k], mm[13, k], mm[19, k], mm[25, k], mm[31, k])
-                c20, c21, c22, c23 = _at(mm[2, k], mm[8, k], mm[14, k], mm[20, k], mm[26, k], mm[32, k])
-                c30, c31, c32, c33 = _at(mm[3, k], mm[9, k], mm[15, k], mm[21, k], mm[27, k], mm[33, k])
-                c40, c41, c42, c43 = _at(mm[4, k], mm[10, k], mm[16, k], mm[22, k], mm[28, k], mm[34, k])
-                c50, c51, c52, c53 = _at(mm[5, k], mm[11, k], mm[17, k], mm[23, k], mm[29, k], mm[35, k])
-                # (A^T M) A: row a of the 4x4 block from row a of A^T M, plus the bias (no extra pass)
-                y0, y1, y2, y3 = _at(c00, c10, c20, c30, c40, c50)
-                s[0, k], s[1, k], s[2, k], s[3, k] = y0 + bias, y1 + bias, y2 + bias, y3 + bias
-                y0, y1, y2, y3 = _at(c01, c11, c21, c31, c41, c51)
-                s[4, k], s[5, k], s[6, k], s[7, k] = y0 + bias, y1 + bias, y2 + bias, y3 + bias
-                y0, y1, y2, y3 = _at(c02, c12, c22, c32, c42, c52)
-                s[8, k], s[9, k], s[10, k], s[11, k] = y0 + bias, y1 + bias, y2 + bias, y3 + bias
-                y0, y1, y2, y3 = _at(c03, c13, c23, c33, c43, c53)
-                s[12, k], s[13, k], s[14, k], s[15, k] = y0 + bias, y1 + bias, y2 + bias, y3 + bias
-            nx = min(width - 4 * tx0, 4 * count)   # an edge tile's columns past W are dropped
-            for a in range(min(4, height - 4 * ty)):
+            rows = min(4, height - 4 * ty)          # an edge tile row's outputs past H are not needed
+            for j in range(6):                      # A^T M, column j of every tile's M
+                c0, c1, c2 = m[j, f, q:], m[6 + j, f, q:], m[12 + j, f, q:]
+                c3, c4, c5 = m[18 + j, f, q:], m[24 + j, f, q:], m[30 + j, f, q:]
+                o0, o1, o2, o3 = r[j], r[6 + j], r[12 + j], r[18 + j]
+                for k in range(count):
+                    o0[k], o1[k], o2[k], o3[k] = _at(c0[k], c1[k], c2[k], c3[k], c4[k], c5[k])
+            full = min(count, (width - 4 * tx0) // 4)   # tiles whose four columns are all inside
+            for a in range(rows):                   # (A^T M) A, row a of every tile, plus the bias
+                e0, e1, e2, e3, e4, e5 = r[6 * a], r[6 * a + 1], r[6 * a + 2], r[6 * a + 3], r[6 * a + 4], r[6 * a + 5]
                 row = out[n, f, 4 * ty + a, 4 * tx0:]
-                for j in range(nx):
-                    row[j] = s[4 * a + (j & 3), j >> 2]
+                for k in range(full):
+                    y0, y1, y2, y3 = _at(e0[k], e1[k], e2[k], e3[k], e4[k], e5[k])
+                    row[4 * k], row[4 * k + 1], row[4 * k + 2], row[4 * k + 3] = (
+                        y0 + bias, y1 + bias, y2 + bias, y3 + bias)
+                if full < count:                    # the last tile hangs over the right edge
+                    k = full
+                    y = _at(e0[k], e1[k], e2[k], e3[k], e4[k], e5[k])
+                    for j in range(width - 4 * (tx0 + k)):
+                        row[4 * k + j] = y[j] + bias
             p += count
 
 
@@ -332,16 +364,24 @@ def input_transform_adjoint(dv, lo, hi, p0, p1, tiles_h, tiles_w, dx):  # pragma
 def filter_transform_adjoint(du, lo, hi, dw):  # pragma: no cover - compiled
     """``dw[f, c] = G^T dU[:, f, c].reshape(6, 6) G`` for filters ``lo <= f < hi`` (overwrites ``dw``).
 
-    ``du`` (36, F, C) -> ``dw`` (F, C, 3, 3); computed in float64, rounded once.
+    ``du`` (36, F, C) -> ``dw`` (F, C, 3, 3); computed in float64, rounded once. Blocks of
+    channels are first copied out of the 36 far-apart rows of ``du[:, f]`` (see :data:`_FILTER_BLOCK`).
     """
     channels = dw.shape[1]
+    buf = np.empty((36, _FILTER_BLOCK), dtype=np.float64)
     h = np.empty((3, 6), dtype=np.float64)     # G^T dU
     for f in range(lo, hi):
-        for c in range(channels):
-            for j in range(6):
-                h[0, j], h[1, j], h[2, j] = _gt(
-                    np.float64(du[j, f, c]), np.float64(du[6 + j, f, c]), np.float64(du[12 + j, f, c]),
-                    np.float64(du[18 + j, f, c]), np.float64(du[24 + j, f, c]), np.float64(du[30 + j, f, c]))
-            for i in range(3):
-                dw[f, c, i, 0], dw[f, c, i, 1], dw[f, c, i, 2] = _gt(h[i, 0], h[i, 1], h[i, 2], h[i, 3],
-                                                                     h[i, 4], h[i, 5])
+        d = du[:, f]                            # (36, C)
+        for c0 in range(0, channels, _FILTER_BLOCK):
+            nc = min(_FILTER_BLOCK, channels - c0)
+            for r in range(36):
+                src, dst = d[r, c0:c0 + nc], buf[r]
+                for k in range(nc):
+                    dst[k] = src[k]
+            for k in range(nc):
+                for j in range(6):
+                    h[0, j], h[1, j], h[2, j] = _gt(buf[j, k], buf[6 + j, k], buf[12 + j, k], buf[18 + j, k],
+                                                    buf[24 + j, k], buf[30 + j, k])
+                for i in range(3):
+                    dw[f, c0 + k, i, 0], dw[f, c0 + k, i, 1], dw[f, c0 + k, i, 2] = _gt(
+                        h[i, 0], h[i, 1], h[i, 2], h[i, 3], h[i, 4], h[i, 5])
