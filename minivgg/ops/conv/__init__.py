@@ -41,7 +41,7 @@ Four algorithms with the same signature (``algo=``):
   2015; :mod:`minivgg.ops.conv.winograd`): 2.25x fewer multiplications, forward
   and both gradients.
 * ``"winograd4"`` -- F(4x4, 3x3), same case (:mod:`minivgg.ops.conv.winograd4`): 4x fewer
-  multiplications, about ten times the fp32 rounding error of direct convolution. Not chosen by ``"auto"``.
+  multiplications, 4-11x the fp32 rounding error of direct convolution. Not chosen by ``"auto"``.
 
 ``algo="auto"`` (the default) takes Winograd where it is faster and im2col
 elsewhere (:func:`choose_algorithm`).

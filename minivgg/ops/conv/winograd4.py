@@ -32,8 +32,8 @@ Backward is the exact transpose of that pipeline, as for F(2x2):
 costing ``2 * 36 * F * C * P`` MACs.
 
 Numerics: ``G`` has entries 1/6 and 1/24 and ``A^T`` powers up to 8, so in
-float32 the error is about ten times direct convolution's (still ~1e-6
-relative: fine for inference and training, measured per VGG layer by
+float32 the RMS error is 4-11x direct convolution's (~2e-6 relative, max
+~5e-5: fine for inference and training; measured per VGG-16 layer by
 :func:`minivgg.bench.conv_algos.winograd_error_table`); float64 agrees with
 direct convolution to ~1e-14. Workspace: ``V`` and ``M`` are built block by
 block over the tiles, as for F(2x2) (:func:`forward_workspace_bytes`).
@@ -63,7 +63,7 @@ BACKWARD_BLOCK_BYTES = 64 * 2**20
 
 #: Fewest tiles per block: below this the GEMMs ``(F, C) @ (C, q)`` get too thin for BLAS, and ``U``
 #: (36 MiB in float32 at F = C = 512) is streamed from memory once per block. 64 keeps VGG-16's
-#: 28x28 layers at batch 1 (49 tiles) in one block (measured ~15 % faster than 32 there).
+#: 28x28 layers at batch 1 (49 tiles) in one block (54 vs 66 ms with 32 on the loaded test machine: noisy).
 MIN_BLOCK_TILES = 64
 
 
