@@ -51,8 +51,8 @@ def op_checks(seed: int = 0) -> list[tuple[str, str, Callable[[], GradCheckRepor
                   ((2, 2, 6, 6), (3, 2, 1, 1), 1, 0), ((1, 2, 7, 6), (2, 2, 5, 5), 2, 2)]
     for algo in [a for a in CONV_ALGORITHMS]:
         for xs, ws, s, p in conv_cases:
-            if algo == "winograd" and (ws[2:] != (3, 3) or s != 1 or p != 1):
-                continue  # Winograd F(2x2,3x3) is only defined for 3x3/s1/p1
+            if algo in ("winograd", "winograd4") and (ws[2:] != (3, 3) or s != 1 or p != 1):
+                continue  # Winograd F(2x2,3x3) and F(4x4,3x3) are only defined for 3x3/s1/p1
             x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
             checks.append((
                 f"conv2d[{algo}]", f"x{xs} w{ws} s{s} p{p}",

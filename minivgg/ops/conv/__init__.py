@@ -24,7 +24,7 @@ bug). Backward, with upstream gradient ``dout`` (N, F, H_out, W_out):
 Cost: ``N * F * H_out * W_out * C * KH * KW`` multiply-adds (MACs) forward;
 backward is twice that (one product for ``dw``, one for ``dx``).
 
-Three algorithms with the same signature (``algo=``):
+Four algorithms with the same signature (``algo=``):
 
 * ``"naive"`` -- the loops above, written to be read (:mod:`minivgg.ops.conv.naive`). Use it on small shapes
   and as the reference the fast paths are tested against.
@@ -40,6 +40,8 @@ Three algorithms with the same signature (``algo=``):
 * ``"winograd"`` -- F(2x2, 3x3) for 3x3/stride 1/pad 1 only (Lavin & Gray
   2015; :mod:`minivgg.ops.conv.winograd`): 2.25x fewer multiplications, forward
   and both gradients.
+* ``"winograd4"`` -- F(4x4, 3x3), same case (:mod:`minivgg.ops.conv.winograd4`): 4x fewer
+  multiplications, 4-11x the fp32 rounding error of direct convolution. Not chosen by ``"auto"``.
 
 ``algo="auto"`` (the default) takes Winograd where it is faster and im2col
 elsewhere (:func:`choose_algorithm`).
@@ -53,6 +55,7 @@ import numpy as np
 
 from .._validate import check_float_array, check_positive_int, check_same_dtype
 from . import winograd as _winograd
+from . import winograd4 as _winograd4
 from .im2col import im2col_backward, im2col_forward, images_per_chunk, is_pointwise
 from .naive import conv_output_size, naive_backward, naive_forward
 
@@ -98,10 +101,12 @@ ALGORITHMS: dict[str, tuple[ForwardImpl, BackwardImpl]] = {
     "naive": (naive_forward, naive_backward),
     "im2col": (im2col_forward, im2col_backward),
     "winograd": (_winograd.winograd_forward, _winograd.winograd_backward),
+    "winograd4": (_winograd4.winograd4_forward, _winograd4.winograd4_backward),
 }
 
 #: algo -> ``supports(w_shape, stride, pad)`` for the algorithms limited to some convolutions.
-SUPPORTS: dict[str, Callable[[tuple, int, int], bool]] = {"winograd": _winograd.supports}
+SUPPORTS: dict[str, Callable[[tuple, int, int], bool]] = {"winograd": _winograd.supports,
+                                                          "winograd4": _winograd4.supports}
 
 #: algo -> ``transform(w)``, for the algorithms that transform their filters before use.
 #: :func:`conv2d_forward` accepts the result as ``filters=`` so a caller that
@@ -110,6 +115,7 @@ SUPPORTS: dict[str, Callable[[tuple, int, int], bool]] = {"winograd": _winograd.
 #: written on every forward.
 FILTER_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "winograd": lambda w: _winograd.transform_filters(w),  # looked up at call time (tests replace it)
+    "winograd4": lambda w: _winograd4.transform_filters(w),
 }
 
 #: ``"auto"`` picks Winograd only when its 16 GEMMs have at least this many
@@ -164,6 +170,8 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
     ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
     if algo == "winograd":
         return _winograd.forward_workspace_bytes(x_shape, w_shape, itemsize)
+    if algo == "winograd4":
+        return _winograd4.forward_workspace_bytes(x_shape, w_shape, itemsize)
     if algo == "naive":
         return n * c * (h + 2 * pad) * (wd + 2 * pad) * itemsize
     if is_pointwise(kh, kw, stride, pad):
@@ -187,7 +195,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     b : ndarray, shape (F,), same dtype as ``x``
     stride, pad : int
         Stride >= 1 and zero padding >= 0 on each side.
-    algo : {"auto", "naive", "im2col", "winograd"}
+    algo : {"auto", "naive", "im2col", "winograd", "winograd4"}
         Keys of :data:`ALGORITHMS`; ``"auto"`` picks Winograd for 3x3/s1/p1
         convs where it is faster, else im2col (:func:`choose_algorithm`).
     name : str

@@ -42,9 +42,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernels import _parallel as threads
-from ...kernels import winograd as _k
-from . import im2col as _im2col  # one workspace budget for every conv algorithm: _im2col.WORKSPACE_BYTES
+import sys
+
+from ...kernels import winograd as _k  # noqa: F401  (the pipeline reads it as scheme._k)
+from . import winograd_pipeline as _pipe
+
+NAME = "winograd"
+
+#: Winograd positions per tile: a 4x4 transformed tile, one GEMM each.
+POSITIONS = 16
+
+#: Fewest tiles per block (thinner GEMMs run far below the BLAS peak).
+MIN_BLOCK_TILES = 32
 
 #: Each kernel slice should carry at least this many (channel x tile) units of
 #: work before it is worth handing to another thread.
@@ -86,20 +95,21 @@ PIPELINE_BLOCK_BYTES = 2 * 2**20
 BACKWARD_BLOCK_BYTES = 64 * 2**20
 
 
+_self = sys.modules[__name__]  # the driver reads this module's constants at call time (tests change them)
+
+
 def workspace_bytes_per_tile(c: int, f: int, itemsize: int) -> int:
     """Bytes of ``V`` (16, C) plus ``M`` (16, F) for one tile."""
-    return 16 * (c + f) * itemsize
+    return _pipe.workspace_bytes_per_tile(_self, c, f, itemsize)
 
 
 def block_tiles(c: int, f: int, itemsize: int, budget: int, total: int) -> int:
-    """Tiles per block: as many as fit ``budget`` (at least 32, at most ``total``).
+    """Tiles per block: as many as fit ``budget`` (at least :data:`MIN_BLOCK_TILES`, at most ``total``).
 
     Never more than :data:`minivgg.ops.conv.im2col.WORKSPACE_BYTES` either, the
     workspace bound every conv algorithm honours.
     """
-
-    per_tile = workspace_bytes_per_tile(c, f, itemsize)
-    return max(1, min(total, max(32, min(budget, _im2col.WORKSPACE_BYTES) // per_tile)))
+    return _pipe.block_tiles(_self, c, f, itemsize, budget, total)
 
 
 def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthreads: int | None = None) -> int:
@@ -110,44 +120,12 @@ def forward_workspace_bytes(x_shape: tuple, w_shape: tuple, itemsize: int, nthre
     one :data:`FORWARD_BLOCK_BYTES` block. ``nthreads`` defaults to
     :func:`minivgg.kernels._parallel.get_num_threads`.
     """
-    n, c, h, w = x_shape
-    f = w_shape[0]
-    nthreads = threads.get_num_threads() if nthreads is None else nthreads
-    th, tw = tiles(h, w)
-    total = n * th * tw
-    per_tile = workspace_bytes_per_tile(c, f, itemsize)
-    pb = block_tiles(c, f, itemsize, PIPELINE_BLOCK_BYTES, total)
-    if nthreads > 1 and total >= 2 * nthreads * pb:
-        blocks = nthreads * pb * per_tile
-    else:
-        blocks = block_tiles(c, f, itemsize, FORWARD_BLOCK_BYTES, total) * per_tile
-    return 16 * f * c * itemsize + blocks
-
-
-def _grain(units_per_item: int) -> int:
-    return max(1, _MIN_WORK_PER_THREAD // max(1, units_per_item))
-
-
-def _blocks(total: int, size: int):
-    for p0 in range(0, total, size):
-        yield p0, min(total, p0 + size)
+    return _pipe.forward_workspace_bytes(_self, x_shape, w_shape, itemsize, nthreads)
 
 
 def transform_filters(w: np.ndarray) -> np.ndarray:
     """``U = G w G^T`` for every (filter, channel): ``w`` (F, C, 3, 3) -> (16, F, C)."""
-    f_out, c = w.shape[:2]
-    u = np.empty((16, f_out, c), dtype=w.dtype)
-    threads.parallel_for(lambda lo, hi: _k.filter_transform(w, lo, hi, u), f_out, _grain(c))
-    return u
-
-
-def _check_u(u: np.ndarray, w: np.ndarray) -> np.ndarray:
-    expected = (16, *w.shape[:2])
-    if not isinstance(u, np.ndarray) or u.shape != expected or u.dtype != w.dtype or not u.flags.c_contiguous:
-        got = f"{u.shape} {u.dtype}" if isinstance(u, np.ndarray) else type(u).__name__
-        raise ValueError(f"winograd: transformed filters u must be a C-contiguous {expected} {w.dtype} array "
-                         f"(transform_filters(w)), got {got}")
-    return u
+    return _pipe.transform_filters(_self, w)
 
 
 def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,
@@ -170,57 +148,16 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 
     Cost: ``16 * F * C * N * ceil(H/2) * ceil(W/2)`` MACs in BLAS, plus
     ``O((C + F) * N * H * W)`` adds in the transforms. Workspace: ``U``
     (16 * F * C) and the blocks of ``V`` and ``M`` in flight
-    (:func:`forward_workspace_bytes`).
+    (:func:`forward_workspace_bytes`). The pipeline itself:
+    :mod:`minivgg.ops.conv.winograd_pipeline`.
     """
     _check(w.shape, stride, pad)
-    n_img, c, h, wd = x.shape
-    f_out = w.shape[0]
-    th, tw = tiles(h, wd)
-    total = n_img * th * tw
-    u = transform_filters(w) if u is None else _check_u(u, w)   # (16, F, C)
-    out = np.empty((n_img, f_out, h, wd), dtype=x.dtype)
-    nthreads = threads.get_num_threads()
-    pb = block_tiles(c, f_out, x.itemsize, PIPELINE_BLOCK_BYTES, total)
-    if nthreads > 1 and total >= 2 * nthreads * pb:
-        _pipelined_forward(x, u, b, out, th, tw, total, pb)
-        return out
-    # few tiles (or one thread): one block after another, each phase spread over the threads
-    pb = block_tiles(c, f_out, x.itemsize, FORWARD_BLOCK_BYTES, total)
-    v_buf = np.empty(16 * c * pb, dtype=x.dtype)
-    m_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
-    grain = _grain(pb)
-    for p0, p1 in _blocks(total, pb):
-        q = p1 - p0
-        v = v_buf[:16 * c * q].reshape(16, c, q)                # transformed tiles, contiguous
-        m = m_buf[:16 * f_out * q].reshape(16, f_out, q)        # their products with U
-        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
-        threads.parallel_matmul(u, v, m)                        # 16 GEMMs (F, C) @ (C, q)
-        threads.parallel_for(lambda lo, hi: _k.output_transform(m, b, lo, hi, p0, p1, th, tw, out), f_out, grain)
-    return out
-
-
-def _pipelined_forward(x, u, b, out, th, tw, total, pb):
-    """Each thread: for each of its tile blocks, transform -> 16 GEMMs (1 BLAS thread) -> inverse transform."""
-    c, f_out = x.shape[1], out.shape[1]
-    blocks = list(_blocks(total, pb))
-
-    def work(lo, hi):
-        v_buf = np.empty(16 * c * pb, dtype=x.dtype)
-        m_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
-        for p0, p1 in blocks[lo:hi]:
-            q = p1 - p0
-            v = v_buf[:16 * c * q].reshape(16, c, q)
-            m = m_buf[:16 * f_out * q].reshape(16, f_out, q)
-            _k.input_transform(x, 0, c, p0, p1, th, tw, v)
-            np.matmul(u, v, out=m)
-            _k.output_transform(m, b, 0, f_out, p0, p1, th, tw, out)
-
-    with threads.blas_single_threaded():  # the threads are the parallelism; BLAS must not oversubscribe
-        threads.parallel_for(work, len(blocks))
+    return _pipe.forward(_self, x, w, b, u)
 
 
 def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
-                      pad: int = 1, need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+                      pad: int = 1, need_dx: bool = True, u: np.ndarray | None = None
+                      ) -> tuple[np.ndarray | None, np.ndarray]:
     """``(dx, dw)`` of :func:`winograd_forward` by the transposed pipeline (``db`` is the caller's).
 
     Parameters
@@ -236,34 +173,4 @@ def winograd_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: in
     ``U``, ``dU`` (16 * F * C each).
     """
     _check(w.shape, stride, pad)
-    n_img, c, h, wd = x.shape
-    f_out = w.shape[0]
-    th, tw = tiles(h, wd)
-    total = n_img * th * tw
-    u_t = transform_filters(w).transpose(0, 2, 1)              # (16, C, F), a view
-    du = np.zeros((16, f_out, c), dtype=x.dtype)               # sum over blocks of dM_k V_k^T
-    du_part = np.empty_like(du)
-    dx = np.zeros_like(x) if need_dx else None                  # tiles overlap: contributions add
-    pb = block_tiles(c, f_out, x.itemsize, BACKWARD_BLOCK_BYTES, total)
-    v_buf = np.empty(16 * c * pb, dtype=x.dtype)
-    dm_buf = np.empty(16 * f_out * pb, dtype=x.dtype)
-    grain = _grain(pb)
-    for i, (p0, p1) in enumerate(_blocks(total, pb)):
-        q = p1 - p0
-        v = v_buf[:16 * c * q].reshape(16, c, q)
-        dm = dm_buf[:16 * f_out * q].reshape(16, f_out, q)
-        threads.parallel_for(lambda lo, hi: _k.input_transform(x, lo, hi, p0, p1, th, tw, v), c, grain)
-        threads.parallel_for(lambda lo, hi: _k.output_transform_adjoint(dout, lo, hi, p0, p1, th, tw, dm),
-                             f_out, grain)
-        if i == 0:
-            threads.parallel_matmul(dm, v.transpose(0, 2, 1), du)       # (16, F, q) @ (16, q, C)
-        else:
-            threads.parallel_matmul(dm, v.transpose(0, 2, 1), du_part)
-            du += du_part
-        if not need_dx:
-            continue
-        threads.parallel_matmul(u_t, dm, v)                     # dV = U^T dM: (16, C, q), reuses V
-        threads.parallel_for(lambda lo, hi: _k.input_transform_adjoint(v, lo, hi, p0, p1, th, tw, dx), c, grain)
-    dw = np.empty_like(w)
-    threads.parallel_for(lambda lo, hi: _k.filter_transform_adjoint(du, lo, hi, dw), f_out, _grain(c))
-    return dx, dw
+    return _pipe.backward(_self, dout, x, w, u, need_dx)
