@@ -109,6 +109,17 @@ def test_whole_model_load_params_takes_effect(tiny_vgg):
     np.testing.assert_allclose(model.forward(x), other.forward(x), rtol=1e-12, atol=1e-12)
 
 
+def test_winograd4_layers_cache_their_36_position_transform_too():
+    layer = Conv2d("conv", 8, 4, dtype=np.float64, rng=RNG, algo="winograd4")
+    x = RNG.standard_normal((1, 8, 9, 9))
+    before = layer.forward(x)
+    assert layer._filters[2].shape == (36, 4, 8)
+    layer.params["w"][1, 2, 0, 0] -= 0.5
+    after = layer.forward(x)
+    assert not np.array_equal(before, after)
+    assert np.abs(after - _reference(layer, x)).max() < 1e-10
+
+
 def test_only_winograd_layers_cache_and_im2col_layers_keep_nothing():
     layer = Conv2d("conv", 3, 4, dtype=np.float32, rng=RNG, algo="im2col")
     layer.forward(RNG.standard_normal((1, 3, 8, 8)).astype(np.float32))

@@ -382,8 +382,8 @@ def test_error_table_catches_a_perturbed_algorithm(monkeypatch):
     # negative control: an F4 whose output is off by 1e-3 relative must show far above the bound
     good_fwd, good_bwd = conv_mod.ALGORITHMS["winograd4"]
 
-    def perturbed(x, w, b, stride, pad):
-        out = good_fwd(x, w, b, stride, pad)
+    def perturbed(x, w, b, stride, pad, u=None):
+        out = good_fwd(x, w, b, stride, pad, u)
         return out * out.dtype.type(1 + 1e-3)
 
     monkeypatch.setitem(conv_mod.ALGORITHMS, "winograd4", (perturbed, good_bwd))
