@@ -55,7 +55,7 @@ def conv_race(specs: Sequence[LayerSpec], batch: int, *, repeats: int = 5, warmu
         for algo in algos:
             if algo == "naive" and macs > NAIVE_MAX_MACS:
                 continue
-            if algo == "winograd" and not _conv._winograd.supports(ws, 1, ws[2] // 2):
+            if algo in _conv.SUPPORTS and not _conv.SUPPORTS[algo](ws, 1, ws[2] // 2):
                 continue
             t = measure(lambda: _conv.conv2d_forward(x, w, b, 1, ws[2] // 2, algo=algo), repeats, warmup)
             row["times"][algo] = t.to_dict()

@@ -87,8 +87,9 @@ def format_report(res: dict) -> str:
             lines += [line, f"{'':34} images/s: {ips}"]
         if "layers" in rec:
             lay = rec["layers"]
-            lines += ["", f"Per layer, forward (fresh processes, {lay['rounds']} rounds); floor = max(compute at "
-                          "sgemm rate, bytes at read bandwidth); % = floor / time",
+            lines += ["", f"Per layer, forward (fresh processes, {lay['rounds']} rounds); floor = max(compute at the "
+                          "sgemm rate, bytes at the main-memory read rate); % = floor / time (over 100%: Winograd's "
+                          "fewer multiplies, or data that fit in cache)",
                       f"{'layer':10} {'bound':>7} {'floor ms':>9}" +
                       "".join(f" {lib + ' ms':>12} {'%':>5}" for lib in libs) + (f" {'ratio':>7}" if len(libs) == 2 else "")]
             for row in lay["layers"]:
