@@ -466,7 +466,7 @@ def test_bad_npz_and_extensions(tiny, tmp_path):
         npz.read_minivgg(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="unknown weights file extension"):
         W.read_weights(tmp_path / "w.onnx")
-    with pytest.raises(ValueError, match=".npz only"):
+    with pytest.raises(ValueError, match="ending in .npz"):  # the one output rule names the suffix
         W.convert(tmp_path / "plain.npz", tmp_path / "out.pth")
 
 
