@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from . import UsageError
+from ._common import non_negative_int, positive_int
 
 PARTS = ("model", "layers", "race", "accuracy", "memory")
 
@@ -25,12 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "from the analytic MACs as a % of the BLAS sgemm rate measured in the same run. "
                     "Warm-up runs are discarded; medians and spreads are reported.")
     p.add_argument("--model", default="vgg16", help="architecture: vgg11, vgg13, vgg16c, vgg16, vgg19 (default vgg16)")
-    p.add_argument("--batch", type=int, default=1, help="images per inference forward (default 1)")
-    p.add_argument("--train-batch", type=int, default=2, help="images per forward+backward (default 2)")
+    p.add_argument("--batch", type=positive_int, default=1, help="images per inference forward (default 1)")
+    p.add_argument("--train-batch", type=positive_int, default=2, help="images per forward+backward (default 2)")
     p.add_argument("--threads", default="all",
                    help="thread counts, comma-separated, e.g. '1,all' (default all cores)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="discarded runs before timing (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per measurement (default 5)")
+    p.add_argument("--warmup", type=non_negative_int, default=1, help="discarded runs before timing (default 1)")
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default all)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")

@@ -251,10 +251,22 @@ def check_output_path(path: str | os.PathLike, what: str = "output", suffixes: S
     p = Path(path)
     label = _label(path, what)
     if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise ValueError(f"{label}: expected a file name ending in {' or '.join(suffixes)}, "
+        raise ValueError(f"{label}: expected a file name ending in {', '.join(suffixes)}, "
                          f"got {p.suffix or 'no suffix'!r}")
     _check_output_dir(p, label)
     return p
+
+
+def plot_suffixes() -> tuple[str, ...]:
+    """The suffixes a plot may be saved under: what matplotlib's Agg canvas writes (``.png``, ``.pdf``, ``.svg``...).
+
+    Without matplotlib, the common three (the plot itself then says matplotlib is missing).
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        return (".png", ".pdf", ".svg")
+    return tuple(sorted(f".{k}" for k in FigureCanvasAgg.get_supported_filetypes()))
 
 
 def _default_mode(path: Path) -> int:
