@@ -125,7 +125,7 @@ def check_pickle_sizes(fh: BinaryIO, source: str = "<pickle>") -> None:
             if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > count:
                 raise pickle.UnpicklingError(f"memo index {arg} at opcode {count}: not a pickle a writer makes")
     except ValueError as exc:  # genops: "expected N bytes ... only M remain", unknown opcodes, bad lines
-        if "remain" in str(exc) or "newline" in str(exc):
+        if any(w in str(exc) for w in ("remain", "newline", "not enough data", "exhausted")):
             raise EOFError(str(exc)) from None
         raise pickle.UnpicklingError(str(exc)) from None
     finally:
