@@ -23,7 +23,6 @@ import pickle
 import pickletools
 import struct
 import tracemalloc
-import zipfile
 from pathlib import Path
 from typing import Callable
 

@@ -13,10 +13,8 @@ import ast
 import json
 import os
 import pickle
-import struct
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from minivgg.vgg import torchvision_keys
 from minivgg.io.safe_pickle import UnsafePickleError
 from minivgg.vgg import VGG
 
-from _craft import MAGIC, Build, Call, G, PID, dumps, enc, legacy_file, ordered, tensor, write, zip_file  # noqa: F401
+from _craft import Build, Call, G, PID, dumps, legacy_file, ordered, tensor, write, zip_file
 
 REPO = Path(__file__).resolve().parents[1]
 VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]

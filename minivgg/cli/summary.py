@@ -34,8 +34,6 @@ def summarize_args(args: argparse.Namespace):
     """``analysis.summarize`` for the parsed options; a bad combination is a UsageError (exit 2)."""
     from ..analysis import summarize
 
-    if args.width <= 0:
-        raise UsageError(f"--width must be > 0, got {args.width}")
     try:
         return summarize(args.arch, input_size=args.input_size, batch=args.batch, dtype=args.dtype,
                          width=args.width)
