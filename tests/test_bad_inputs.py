@@ -157,41 +157,39 @@ class Kit:
         return self.file("evil.pth", dumps({"x": G("os", "system")}))
 
     # -- Keras files
+    def h5(self, name: str, build) -> str:
+        """An HDF5 file made by ``build(h5py.File)`` (skips without h5py)."""
+        h5py = pytest.importorskip("h5py")
+        path = self.dir / name
+        with h5py.File(path, "w") as f:
+            build(f)
+        return str(path)
+
     @cached_property
     def keras_missing_group(self) -> str:
-        h5py = pytest.importorskip("h5py")
-        path = self.dir / "nogroup.h5"
-        with h5py.File(path, "w") as f:
-            f.attrs["layer_names"] = [b"block1_conv1"]
-        return str(path)
+        return self.h5("nogroup.h5", lambda f: f.attrs.create("layer_names", [b"block1_conv1"]))
 
     @cached_property
     def keras_missing_dataset(self) -> str:
-        h5py = pytest.importorskip("h5py")
-        path = self.dir / "nodataset.h5"
-        with h5py.File(path, "w") as f:
+        def build(f) -> None:
             f.attrs["layer_names"] = [b"block1_conv1"]
-            g = f.create_group("block1_conv1")
-            g.attrs["weight_names"] = [b"block1_conv1_W_1:0"]
-        return str(path)
+            f.create_group("block1_conv1").attrs["weight_names"] = [b"block1_conv1_W_1:0"]
+
+        return self.h5("nodataset.h5", build)
 
     @cached_property
     def keras_dataset_not_group(self) -> str:
-        h5py = pytest.importorskip("h5py")
-        path = self.dir / "flat.h5"
-        with h5py.File(path, "w") as f:
+        def build(f) -> None:
             f.attrs["layer_names"] = [b"block1_conv1"]
             f.create_dataset("block1_conv1", data=np.zeros(3))
-        return str(path)
+
+        return self.h5("flat.h5", build)
 
     @cached_property
     def keras_unwritten_huge(self) -> str:
-        h5py = pytest.importorskip("h5py")
-        path = self.dir / "unwritten.h5"
-        with h5py.File(path, "w") as f:  # 4 TB declared, no chunk ever written: the file is a few KB
-            g = f.create_group("block1_conv1")
-            g.create_dataset("kernel", shape=(10 ** 6, 10 ** 6), dtype="f4", chunks=(1000, 1000))
-        return str(path)
+        # 4 TB declared, no chunk ever written: the file is a few KB
+        return self.h5("unwritten.h5", lambda f: f.create_group("block1_conv1").create_dataset(
+            "kernel", shape=(10 ** 6, 10 ** 6), dtype="f4", chunks=(1000, 1000)))
 
     # -- data directories
     @cached_property

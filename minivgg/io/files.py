@@ -72,6 +72,18 @@ def _problem(exc: OSError) -> str:
     return f"cannot be read ({exc.strerror or exc})"
 
 
+def _stat(path: str | os.PathLike, what: str, error: ErrorType, kind: str) -> tuple[Path, str, os.stat_result]:
+    """``(Path, label, stat)`` of an input; nothing there is a FileNotFoundError, any other failure ``error``."""
+    p = Path(path)
+    label = _label(path, what)
+    try:
+        return p, label, p.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{label} does not exist (no such {kind})") from None
+    except OSError as exc:
+        raise error(f"{label} {_problem(exc)}") from None
+
+
 def check_input_file(path: str | os.PathLike, what: str = "file", error: ErrorType = CheckpointError) -> Path:
     """``path`` as a :class:`~pathlib.Path` if it names a readable regular file; else a one-line error.
 
@@ -90,14 +102,7 @@ def check_input_file(path: str | os.PathLike, what: str = "file", error: ErrorTy
     error
         A directory, not a regular file, a path through a regular file, or no read permission.
     """
-    p = Path(path)
-    label = _label(path, what)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{label} does not exist (no such file)") from None
-    except OSError as exc:
-        raise error(f"{label} {_problem(exc)}") from None
+    p, label, st = _stat(path, what, error, "file")
     if stat.S_ISDIR(st.st_mode):
         raise error(f"{label} is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
@@ -109,14 +114,7 @@ def check_input_file(path: str | os.PathLike, what: str = "file", error: ErrorTy
 
 def check_input_dir(path: str | os.PathLike, what: str = "directory", error: ErrorType = ValueError) -> Path:
     """``path`` if it is a readable directory; a regular file there is reported as such, not as missing."""
-    p = Path(path)
-    label = _label(path, what)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{label} does not exist (no such directory)") from None
-    except OSError as exc:
-        raise error(f"{label} {_problem(exc)}") from None
+    p, label, st = _stat(path, what, error, "directory")
     if not stat.S_ISDIR(st.st_mode):
         raise error(f"{label} is a file, not a directory")
     if not os.access(p, os.R_OK | os.X_OK):
