@@ -652,3 +652,26 @@ def test_full_vgg16_224_parity(tmp_path, zip_format):
     model = W.load_model(path)
     assert (model.arch, model.input_size, model.num_params) == ("vgg16", 224, 138_357_544)
     assert max_rel(model.forward(x.numpy()), ref) <= 1e-4
+
+
+def test_many_tensors_over_one_storage_are_refused_before_copying(tmp_path):
+    """A small file naming one storage from many tensors must not multiply into gigabytes of copies."""
+    import tracemalloc
+
+    n = 1 << 18  # a 1 MiB float32 storage
+    raw = bytes(4 * n)
+
+    def file_with(copies: int) -> Path:
+        main = ordered({f"t{i}": tensor("0", "FloatStorage", n, 0, (n,), (1,), legacy=False) for i in range(copies)})
+        return zip_file(tmp_path / f"x{copies}.pth", dumps(main), {"0": raw})
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="more than 4 times"):
+            read_torch_checkpoint(file_with(64))  # 64 MiB of copies from a 1 MiB file
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2 ** 20
+    tied = read_torch_checkpoint(file_with(2))  # negative control: tied weights (two keys, one storage) load
+    assert tied["t0"].shape == tied["t1"].shape == (n,) and not np.shares_memory(tied["t0"], tied["t1"])
