@@ -280,7 +280,8 @@ def test_suite_run_validates_before_doing_any_work():
     (["bench", "--parts", "model,gpu"], "unknown"),
     (["bench", "--rounds", "5", "--max-rounds", "3"], "more than --max-rounds"),
     (["bench", "--target-spread", "nan"], "a number > 0"),
-    (["bench", "--plot", "x.txt"], "ending in .png"),
+    (["bench", "--plot", "x.txt"], "expected a file name ending in"),
+    (["bench", "--plot", "/nonexistent/dir/x.png"], "/nonexistent/dir"),
 ])
 def test_bench_cli_bad_input_exits_2(argv, message, capsys):
     before = _settings()

@@ -67,7 +67,7 @@ def test_receptive_field_and_compare(capsys):
     (["summary", "vgg16", "--input-size", "16"], ["too small for 5 max-pools"]),
     (["summary", "vgg16", "--batch", "0"], ["positive integer"]),
     (["summary", "vgg16", "--dtype", "int8"], ["invalid choice"]),
-    (["summary", "vgg16", "--width", "-1"], ["--width must be > 0"]),
+    (["summary", "vgg16", "--width", "-1"], ["--width", "channel multiplier in (0, 1024]"]),
     (["compare", "vgg11", "E", "nope"], ["unknown architecture 'nope'"]),
     (["receptive-field"], ["arguments are required"]),
 ])

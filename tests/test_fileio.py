@@ -50,3 +50,37 @@ def test_negative_control_a_plain_write_would_corrupt(tmp_path):
             fh.write(b"partial")
             raise OSError("disk full")
     assert target.read_bytes() != b"old"
+
+
+def test_errors_name_the_users_path_never_the_temp_file(tmp_path):
+    target = tmp_path / "no" / "dir" / "x.png"
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write(target, lambda fh: fh.write(b"x"))
+    assert str(target) in str(info.value) and ".tmp" not in str(info.value) and "does not exist" in str(info.value)
+
+    def disk_full(fh):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError) as info:  # same type, the user's path, and no temp file left behind
+        atomic_write(tmp_path / "y.bin", disk_full)
+    assert str(tmp_path / "y.bin") in str(info.value) and "No space left" in str(info.value)
+    assert ".tmp" not in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+def test_zip_member_claims_are_bounded_by_the_archive(tmp_path):
+    import zipfile
+
+    from minivgg.io.files import DEFLATE_MAX_RATIO, CheckpointError, check_zip_member
+
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros", bytes(100_000))
+    info = zipfile.ZipFile(path).infolist()[0]
+    size = path.stat().st_size
+    assert check_zip_member(info, size, str(path)) == 100_000  # negative control: an honest member passes
+    info.file_size = DEFLATE_MAX_RATIO * info.compress_size + 65  # more than deflate can expand
+    with pytest.raises(CheckpointError, match="more than deflate can expand"):
+        check_zip_member(info, size, str(path))
+    info.file_size, info.compress_size = 100_000, size + 1  # compressed bytes past the end of the archive
+    with pytest.raises(CheckpointError, match="past the end"):
+        check_zip_member(info, size, str(path))

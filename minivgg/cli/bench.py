@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from . import UsageError
-from ._common import arch_name, non_negative_int, positive_float, positive_int
+from ._common import arch_name, non_negative_int, output_path, positive_float, positive_int
 
 PARTS = ("model", "small", "layers", "race", "accuracy", "memory")
 
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--startup", action="store_true",
                    help="also time 'import minivgg' and the first forward in fresh processes")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--plot", metavar="FILE.png", help="save a per-layer bar chart (needs matplotlib)")
+    p.add_argument("--plot", metavar="FILE.png", help="save a per-layer bar chart, any format matplotlib writes (needs matplotlib)")
     p.set_defaults(func=run)
 
 
@@ -89,8 +89,10 @@ def _check_args(args: argparse.Namespace) -> tuple[list[int], list[str]]:
         raise UsageError(f"--parts: unknown {bad or 'empty list'}; choose from {', '.join(PARTS)}")
     if args.plot and "layers" not in parts:
         raise UsageError("--plot needs the 'layers' part")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"--plot {args.plot!r}: the chart is a PNG, give a file name ending in .png")
+    if args.plot:
+        from ..io.files import plot_suffixes
+
+        output_path(args.plot, "--plot", plot_suffixes())  # before minutes of timing, not after
     return _thread_counts(args.threads, available_cores()), parts
 
 

@@ -24,8 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import compare, format_compare, format_stack_vs_large_kernel, stack_vs_large_kernel
 
-    if args.width <= 0:
-        raise UsageError(f"--width must be > 0, got {args.width}")
     try:
         rows = compare(args.archs, input_size=args.input_size, batch=args.batch, dtype=args.dtype, width=args.width)
     except ValueError as exc:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..training import evaluate as ev
 from . import EXIT_NONFINITE, UsageError
-from ._common import positive_int
+from ._common import DistinctPaths, positive_int
 from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit
 
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Average the softmax outputs of several checkpoints (e.g. the same recipe "
                                    "trained with --seed 0, 1, 2) and report every member's accuracy and the "
                                    "ensemble's. The data default to the first checkpoint's dataset.")
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint.npz files written by minivgg train")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", action=DistinctPaths, help="checkpoint.npz files written by minivgg train")
     add_data_arguments(p, from_checkpoint=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test", help="split to score (default test)")
     p.add_argument("--flip", action="store_true", help="average each model over the image and its mirror image too")

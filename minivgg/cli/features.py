@@ -7,9 +7,10 @@ import argparse
 import numpy as np
 
 from ..io.files import atomic_write
+from ..io.npz import NPZ_SUFFIXES
 from ..training.transfer import FEATURE_LAYER, extract_features
 from . import UsageError
-from ._common import positive_int
+from ._common import output_path, positive_int
 from .train import add_data_arguments, load_checkpoint_model, load_data, thread_limit
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    output_path(args.out, "--out", NPZ_SUFFIXES)  # the rule every .npz writer follows, before any work
     model, ckpt = load_checkpoint_model(args.checkpoint)
     if args.layer not in model.layers.names():
         raise UsageError(f"no layer named {args.layer!r} in {ckpt.config.arch}; layers are {', '.join(model.layers.names())}")
@@ -49,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
               "class_names": np.array(data.class_names)}
     try:
         atomic_write(args.out, lambda f: np.savez(f, **arrays))
-    except OSError as e:
-        raise UsageError(f"cannot write {args.out}: {e}") from e
+    except OSError as e:  # atomic_write's message names args.out
+        raise UsageError(str(e)) from None
     print(f"wrote {args.out}: {args.layer} features {feats.shape} {feats.dtype} for {len(y):,} "
           f"{data.name} {args.split} images")
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 
 from . import UsageError
-from ._common import arch_name, positive_int
+from ._common import arch_name, output_path, positive_int, width_multiplier
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=positive_int, default=224, help="square input side (default 224, min 32)")
     p.add_argument("--batch", type=positive_int, default=1, help="images per batch (default 1)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    p.add_argument("--width", type=float, default=1.0, help="conv channel multiplier (default 1.0)")
+    p.add_argument("--width", type=width_multiplier, default=1.0, help="conv channel multiplier (default 1.0)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +34,6 @@ def summarize_args(args: argparse.Namespace):
     """``analysis.summarize`` for the parsed options; a bad combination is a UsageError (exit 2)."""
     from ..analysis import summarize
 
-    if args.width <= 0:
-        raise UsageError(f"--width must be > 0, got {args.width}")
     try:
         return summarize(args.arch, input_size=args.input_size, batch=args.batch, dtype=args.dtype,
                          width=args.width)
@@ -45,7 +43,10 @@ def summarize_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from .. import analysis
+    from ..io.files import plot_suffixes
 
+    if args.plot:  # before printing anything: a bad --plot path is found in a second, not after the table
+        output_path(args.plot, "--plot", plot_suffixes())
     summary = summarize_args(args)
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             path = plot_summary(summary, args.plot)
-        except (ImportError, OSError) as exc:
+        except (ImportError, OSError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         print(f"wrote {path}", file=sys.stderr)
     return 0

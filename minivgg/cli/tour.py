@@ -19,7 +19,7 @@ from ..training.tour import tour_training_run
 from ..analysis.measure import measure_receptive_field
 from ..analysis.verify import verify
 from ..vgg import VGG
-from ._common import section, timed
+from ._common import section, seed, timed
 
 
 def step_build(args, state) -> bool:
@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "compute the lecture's claims and prove them on the real model, "
                                    "gradient-check every op in float64, and train a tiny VGG for ~20 s. "
                                    "About a minute on 2 cores.")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights and inputs (default 0)")
     p.set_defaults(func=run)
 
 

@@ -1,6 +1,7 @@
 """Files: minivgg's own ``.npz``, torchvision ``.pth``, Keras ``.h5``, images -- read safely, written atomically.
 
-* :mod:`~minivgg.io.files` -- ``atomic_write`` (temp file + rename) and ``CheckpointError``;
+* :mod:`~minivgg.io.files` -- the one place user paths are checked (inputs, outputs, sizes a file
+  claims), ``atomic_write`` (temp file + rename) and ``CheckpointError``;
 * :mod:`~minivgg.io.safe_pickle` -- the allow-list unpickler every pickle goes through;
 * :mod:`~minivgg.io.npz` -- the one minivgg file layout (weights and training checkpoints);
 * :mod:`~minivgg.io.torch_format`, :mod:`~minivgg.io.torchvision` -- PyTorch files without PyTorch;

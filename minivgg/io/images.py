@@ -25,11 +25,15 @@ one per line in torchvision's index order (0 "tench" ... 999 "toilet tissue").
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
+
+from .files import check_input_file
 
 __all__ = [
     "CONVENTIONS", "TORCHVISION_MEAN", "TORCHVISION_STD", "CAFFE_MEAN_BGR",
@@ -127,12 +131,21 @@ def load_image(path: str | os.PathLike, convention: str = "torchvision", size: i
     modes = {"bilinear": Image.BILINEAR, "nearest": Image.NEAREST, "bicubic": Image.BICUBIC}
     if interpolation not in modes:
         raise ValueError(f"load_image: interpolation must be one of {sorted(modes)}, got {interpolation!r}")
+    check_input_file(path, "image", ValueError)
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
+        with warnings.catch_warnings():
+            # between Pillow's limit and twice it Pillow only warns, then decodes anyway: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ValueError(f"{path}: image has {size}, more than the {Image.MAX_IMAGE_PIXELS:,} Pillow decodes "
+                         "safely (a decompression bomb?)") from None
     except FileNotFoundError:
-        raise
-    except OSError as exc:  # PIL.UnidentifiedImageError and damaged files
+        raise FileNotFoundError(f"image {path} does not exist (no such file)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:  # unidentified or damaged files
         raise ValueError(f"{path}: cannot read image ({exc})") from None
     if conv == "torchvision":
         shorter = resize if resize is not None else int(round(size * 256 / 224))

@@ -15,14 +15,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..configs import VGGConfig
 from .architecture import ArchOverride, apply_arch, check_fit, config_from_layout, expected_shapes
-from .files import CheckpointError
+from .files import DEFLATE_MAX_RATIO, CheckpointError, check_input_file
 
 #: Keras' names for minivgg's dense layers.
 _KERAS_DENSE = (("fc6", "fc1"), ("fc7", "fc2"), ("fc8", "predictions"))
@@ -51,6 +50,7 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.nda
         import h5py  # optional extra: only Keras files need it
     except ImportError as exc:
         raise ImportError("reading Keras .h5 weights needs h5py: pip install minivgg[keras]") from exc
+    path = check_input_file(path, "Keras weights file")
     source = str(path)
 
     def text(v: Any) -> str:
@@ -59,31 +59,66 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.nda
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{source}: no such file") from None
         raise CheckpointError(f"{source}: not a readable HDF5 file ({exc})") from None
     layers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    with f:
-        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-        names = [text(n) for n in root.attrs["layer_names"]] if "layer_names" in root.attrs else list(root)
-        for name in names:
-            group = root[name]
-            if "weight_names" in group.attrs:
-                arrays = [np.asarray(group[text(w)]) for w in group.attrs["weight_names"]]
-            else:  # files written without the attribute: every dataset below the group
-                found: list[np.ndarray] = []
-                group.visititems(lambda _n, obj: found.append(np.asarray(obj)) if isinstance(obj, h5py.Dataset)
-                                 else None)
-                arrays = found
-            if not arrays:
-                continue
-            kernels = [a for a in arrays if a.ndim > 1]
-            biases = [a for a in arrays if a.ndim == 1]
-            if len(kernels) != 1 or len(biases) != 1:
-                raise CheckpointError(f"{source}: layer {name} has arrays of shapes {[a.shape for a in arrays]}; "
-                                      "expected one kernel and one bias")
-            layers[name] = (kernels[0], biases[0])
+    where = "the root"
+    try:
+        with f:
+            root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            names = [text(n) for n in root.attrs["layer_names"]] if "layer_names" in root.attrs else list(root)
+            for name in names:
+                where = f"group {name!r}"
+                group = _member(root, name, h5py.Group, source, "group")
+                if "weight_names" in group.attrs:
+                    arrays = [_read_dataset(_member(group, text(w), h5py.Dataset, source, f"dataset of {name}"),
+                                            source) for w in group.attrs["weight_names"]]
+                else:  # files written without the attribute: every dataset below the group
+                    found: list = []
+                    group.visititems(lambda _n, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
+                    arrays = [_read_dataset(d, source) for d in found]
+                if not arrays:
+                    continue
+                kernels = [a for a in arrays if a.ndim > 1]
+                biases = [a for a in arrays if a.ndim == 1]
+                if len(kernels) != 1 or len(biases) != 1:
+                    raise CheckpointError(f"{source}: layer {name} has arrays of shapes "
+                                          f"{[a.shape for a in arrays]}; expected one kernel and one bias")
+                layers[name] = (kernels[0], biases[0])
+    except CheckpointError:
+        raise
+    except (KeyError, AttributeError, TypeError, ValueError, OSError) as exc:  # h5py's errors on odd layouts
+        raise CheckpointError(f"{source}: not a Keras weights file: cannot read {where} "
+                              f"({type(exc).__name__}: {exc})") from None
     return layers
+
+
+def _member(group: Any, key: str, kind: type, source: str, what: str) -> Any:
+    """``group[key]``, which must exist and be a ``kind`` (h5py Group or Dataset); else a CheckpointError."""
+    if key not in group:
+        raise CheckpointError(f"{source}: not a Keras weights file: {what} {key!r} is missing "
+                              f"(under {group.name!r})")
+    obj = group[key]
+    if not isinstance(obj, kind):
+        raise CheckpointError(f"{source}: not a Keras weights file: {group.name.rstrip('/')}/{key} is a "
+                              f"{type(obj).__name__}, expected a {kind.__name__}")
+    return obj
+
+
+def _read_dataset(ds: Any, source: str) -> np.ndarray:
+    """A numeric dataset as an ndarray, after checking the file stores (about) the bytes its shape claims.
+
+    HDF5 can declare a terabyte dataset whose chunks were never written (they
+    read as the fill value); such a claim is refused before ``np.asarray``
+    allocates it. Compressed chunks may expand at most deflate's 1032:1.
+    """
+    if ds.dtype.kind not in "biuf":
+        raise CheckpointError(f"{source}: dataset {ds.name} has dtype {ds.dtype}; Keras weights are numeric")
+    need = math.prod(ds.shape or ()) * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if need > DEFLATE_MAX_RATIO * stored + (1 << 20):
+        raise CheckpointError(f"{source}: dataset {ds.name} claims shape {ds.shape} ({need} bytes) but the file "
+                              f"stores {stored} bytes of it")
+    return np.asarray(ds)
 
 
 def infer_keras_arch(layers: Mapping[str, tuple], source: str = "<keras weights>") -> VGGConfig:

@@ -26,6 +26,7 @@ a ``meta`` entry holding ``"format": 1`` and a ``"model"`` record.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -36,13 +37,15 @@ import numpy as np
 
 from ..configs import VGGConfig
 from .architecture import check_fit
-from .files import CheckpointError, atomic_write
+from .files import CheckpointError, atomic_write, check_input_file, check_output_path, check_zip_member, reading, zip_problem
 
 FORMAT_VERSION = 2
 HEADER = "__minivgg__"
 #: Prefixes of the array groups after the header.
 GROUPS = ("param", "optim", "sched")
 _OLD_WEIGHTS_HEADER, _OLD_CHECKPOINT_HEADER = "__arch__", "meta"
+#: The one suffix of minivgg's files (and of every .npz it writes, features included).
+NPZ_SUFFIXES = (".npz",)
 
 
 @dataclass
@@ -103,9 +106,7 @@ def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[st
     TypeError
         A non-numeric parameter.
     """
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise ValueError(f"{path}: minivgg files are written as .npz, got suffix {path.suffix or 'none'!r}")
+    path = check_output_path(path, "", NPZ_SUFFIXES)  # before any work: suffix, directory writable
     if not isinstance(config, VGGConfig):
         raise TypeError(f"{path}: config must be a VGGConfig, got {type(config).__name__}")
     check_fit(params, config, str(path))
@@ -133,30 +134,36 @@ def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[st
 def read_minivgg(path: str | os.PathLike) -> MinivggFile:
     """Read any minivgg ``.npz`` (this layout, or either older one); names and shapes are checked.
 
+    Every entry's ``.npy`` header is checked against the bytes the archive
+    really holds before NumPy allocates the array (a header claiming a huge
+    array is refused, see :func:`check_npz_entries`), and no entry is ever
+    unpickled.
+
     Raises
     ------
     FileNotFoundError
-        ``path`` is not a file.
+        Nothing exists at ``path``.
     CheckpointError
-        Not an npz archive, no minivgg header, unknown format, parameters that
-        do not fit the stored architecture.
+        A directory or unreadable path, not an npz archive, a truncated or
+        damaged one, no minivgg header, unknown format, parameters that do not
+        fit the stored architecture (each message names ``path``).
     """
-    path = Path(path)
+    path = check_input_file(path, "")
     source = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{source} does not exist" if not path.exists() else f"{source} is not a file")
-    if not zipfile.is_zipfile(path):  # say so before numpy guesses "pickle" and suggests allow_pickle
-        raise CheckpointError(f"{source}: not a readable minivgg .npz (not a zip archive)")
+    problem = zip_problem(path, " (an .npz file is a zip archive)")
+    if problem:  # say so before numpy guesses "pickle" and suggests allow_pickle
+        raise CheckpointError(f"{source} {problem}: not a readable minivgg .npz")
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{source}: holds a single array, not a minivgg .npz archive")
-        with z:
-            arrays = {k: z[k] for k in z.files}
+        with reading(path, ""):
+            check_npz_entries(path)
+            z = np.load(path, allow_pickle=False)
+            with z:
+                arrays = {k: z[k] for k in z.files}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{source}: not a readable minivgg .npz ({type(exc).__name__}: {exc})") from None
+    except (OSError, ValueError) as exc:  # reading() already named the file for OSError
+        text = str(exc) if str(exc).startswith(source) else f"{source}: {type(exc).__name__}: {exc}"
+        raise CheckpointError(f"{text}; not a readable minivgg .npz") from None
     if HEADER in arrays:
         out = _read_current(arrays, path)
     elif _OLD_WEIGHTS_HEADER in arrays:
@@ -167,6 +174,53 @@ def read_minivgg(path: str | os.PathLike) -> MinivggFile:
         raise CheckpointError(f"{source}: no {HEADER} record; not a minivgg file (arrays: {sorted(arrays)[:6]})")
     check_fit(out.params, out.config, source)
     return out
+
+
+def check_npz_entries(path: Path) -> None:
+    """Check every entry of an ``.npz`` before NumPy reads it: sizes bounded by the archive, no pickles.
+
+    For each zip member: its declared size must fit the archive
+    (:func:`~minivgg.io.files.check_zip_member`), it must be an ``.npy`` array
+    of version 1.0 or 2.0 whose dtype holds no Python objects, and the data
+    the header promises (``prod(shape) * itemsize`` bytes) must be exactly the
+    bytes that follow the header. Only then may ``np.load`` allocate the array.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``path``, the entry and the mismatch.
+    """
+    source = str(path)
+    archive_size = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            check_zip_member(info, archive_size, source)
+            if not name.endswith(".npy"):
+                raise CheckpointError(f"{source}: entry {name!r} is not an .npy array; not a minivgg .npz")
+            with zf.open(info) as fh:
+                try:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                    else:
+                        raise CheckpointError(f"{source}: entry {name!r} is .npy version {version}; "
+                                              "minivgg reads versions 1.0 and 2.0")
+                except CheckpointError:
+                    raise
+                except (ValueError, SyntaxError, TypeError) as exc:
+                    raise CheckpointError(f"{source}: entry {name!r} has a damaged .npy header ({exc})") from None
+                header_len = fh.tell()
+            if dtype.hasobject:
+                raise CheckpointError(f"{source}: entry {name!r} holds Python objects (a pickle); minivgg files "
+                                      "hold only plain arrays and never load pickles")
+            need = math.prod(shape) * dtype.itemsize
+            if info.file_size - header_len != need:
+                raise CheckpointError(f"{source}: entry {name!r} claims a {dtype} array of shape {shape} "
+                                      f"({need} bytes) but holds {info.file_size - header_len} bytes "
+                                      "(truncated or damaged file)")
 
 
 def _json_entry(arrays: dict, key: str, source: str) -> Any:

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .files import CheckpointError
+from .files import CheckpointError, check_input_file, check_zip_member, reading
 from .safe_pickle import UnsafePickleError
 from .torch_pickle import TorchReader, check_all_read, materialize, pickled_text, unpickle
 
@@ -94,7 +94,7 @@ def _read_legacy(fh: io.BufferedIOBase, source: str, progress: Progress | None =
         root.flat = root.stype.decode(buf, byteorder)
         report(root.nbytes)
     check_all_read(reader)
-    return materialize(result, source)
+    return materialize(result, source, reader)
 
 
 def _read_zip(path: Path, source: str, progress: Progress | None = None) -> Any:
@@ -103,7 +103,10 @@ def _read_zip(path: Path, source: str, progress: Progress | None = None) -> Any:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise CheckpointError(f"{source}: damaged zip archive ({exc}); truncated download?") from None
+    archive_size = os.path.getsize(path)
     with zf:
+        for info in zf.infolist():  # every size the directory claims, bounded by the archive before any read
+            check_zip_member(info, archive_size, source)
         names = set(zf.namelist())
         pickles = sorted(n for n in names if n.rsplit("/", 1)[-1] == "data.pkl" and n.count("/") <= 1)
         if len(pickles) != 1:
@@ -138,7 +141,7 @@ def _read_zip(path: Path, source: str, progress: Progress | None = None) -> Any:
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CheckpointError(f"{source}: damaged zip member ({exc})") from None
     check_all_read(reader)
-    return materialize(result, source)
+    return materialize(result, source, reader)
 
 
 def _reporter(reader: TorchReader, progress: Progress | None) -> Callable[[int], None]:
@@ -218,15 +221,16 @@ def read_torch_checkpoint(path: str | os.PathLike, progress: Progress | None = N
         Truncated or corrupt file, wrong magic number, missing storages,
         out-of-bounds tensors, or no tensors at all.
     FileNotFoundError
-        No such file.
+        No such file (a directory or an unreadable path is a CheckpointError naming it).
     """
-    path = Path(path)
+    path = check_input_file(path, "PyTorch checkpoint")
     source = str(path)
-    kind = _sniff(path)
+    with reading(path, "PyTorch checkpoint"):
+        kind = _sniff(path)
     if kind == "zip":
         result = _read_zip(path, source, progress)
     elif kind == "legacy":
-        with open(path, "rb") as fh:
+        with reading(path, "PyTorch checkpoint"), open(path, "rb") as fh:
             result = _read_legacy(fh, source, progress)
     elif kind == "tar":
         raise CheckpointError(f"{source}: tar-format checkpoint (PyTorch < 0.1.10) is not supported; "

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .files import CheckpointError
-from .safe_pickle import RestrictedUnpickler, UnsafePickleError
+from .safe_pickle import RestrictedUnpickler, UnsafePickleError, check_pickle_sizes
 
 # Storage class name -> NumPy dtype code of one element as stored ("bf16" is
 # read as uint16 and widened, NumPy has no bfloat16).
@@ -163,6 +163,7 @@ class TorchReader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.roots: dict[str, _RootStorage] = {}
+        self.tensors: list[_LazyTensor] = []  # every tensor built, for the memory budget of materialize
         self._types = {name: _StorageType(name, code) for name, code in _STORAGE_DTYPES.items()}
         self._rebuilders = (self.rebuild_tensor, self.rebuild_tensor_v2)
 
@@ -233,14 +234,21 @@ class TorchReader:
             raise CheckpointError(f"{src}: tensor size {size!r} and stride {stride!r} must be tuples of equal length")
         size = tuple(_nonneg_int(n, "tensor dimension", src) for n in size)
         stride = tuple(_nonneg_int(s, "tensor stride", src) for s in stride)
-        if all(size):
+        numel = math.prod(size)
+        if numel > storage.numel:  # checked before anything is allocated: the copy would be numel elements
+            raise CheckpointError(
+                f"{src}: tensor of size {size} has {numel} elements but its storage {storage.root.key} holds "
+                f"only {storage.numel}; a state dict's tensors fit their storage (no stride-0 expansion)")
+        if numel:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))  # index of the last element touched
             if last >= storage.numel:
                 raise CheckpointError(
                     f"{src}: tensor of size {size}, stride {stride}, offset {offset} reaches element {last} "
                     f"of storage {storage.root.key}, which has only {storage.numel}")
         storage.root.users += 1
-        return _LazyTensor(storage, offset, size, stride)
+        tensor = _LazyTensor(storage, offset, size, stride)
+        self.tensors.append(tensor)
+        return tensor
 
     def rebuild_tensor_v2(self, storage: Any, storage_offset: Any, size: Any, stride: Any,
                           requires_grad: Any = False, backward_hooks: Any = None, metadata: Any = None) -> _LazyTensor:
@@ -270,6 +278,7 @@ def unpickle(fh: io.BufferedIOBase, allowed: Mapping, source: str,
               persistent_load: Callable[[Any], Any] | None = None) -> Any:
     """One restricted pickle from ``fh``; low-level failures become :class:`CheckpointError`."""
     try:
+        check_pickle_sizes(fh, source)  # no claimed length may reserve more than the file holds
         return RestrictedUnpickler(fh, allowed, persistent_load=persistent_load, source=source,
                                    encoding="utf-8").load()
     except UnsafePickleError as exc:
@@ -292,17 +301,41 @@ def check_all_read(reader: TorchReader) -> None:
         raise CheckpointError(f"{reader.source}: missing data for storage(s) {missing[:8]} named by the tensors")
 
 
-def materialize(obj: Any, source: str, depth: int = 0) -> Any:
-    """Replace every lazy tensor in nested dicts/lists/tuples by its ndarray."""
+#: The tensors of a state dict may repeat a storage's data (tied weights under two keys),
+#: but not by more than this factor over all the storage bytes the file holds.
+MAX_COPIES = 4
+
+
+def materialize(obj: Any, source: str, reader: TorchReader | None = None) -> Any:
+    """Replace every lazy tensor in nested dicts/lists/tuples by its ndarray.
+
+    With ``reader``, the bytes of all its tensors are first compared with the
+    bytes its storages hold: more than :data:`MAX_COPIES` times as much is
+    refused before anything is copied (many tensors over one storage could
+    otherwise turn a small file into terabytes). A tensor the pickle names
+    twice becomes one array.
+    """
+    if reader is not None:
+        held = sum(root.nbytes for root in reader.roots.values())
+        wanted = sum(math.prod(t.size) * t.storage.root.stype.itemsize for t in reader.tensors)
+        if wanted > MAX_COPIES * held + (1 << 20):
+            raise CheckpointError(f"{source}: its {len(reader.tensors)} tensors add up to {wanted} bytes, more than "
+                                  f"{MAX_COPIES} times the {held} bytes of storage the file holds")
+    return _materialize(obj, source, 0, {})
+
+
+def _materialize(obj: Any, source: str, depth: int, done: dict) -> Any:
     if depth > 64:
         raise CheckpointError(f"{source}: containers nested more than 64 deep")
     if isinstance(obj, _LazyTensor):
-        return obj.materialize()
+        if id(obj) not in done:
+            done[id(obj)] = obj.materialize()
+        return done[id(obj)]
     if isinstance(obj, dict):
         out = type(obj)() if isinstance(obj, OrderedDict) else {}
         for k, v in obj.items():
-            out[k] = materialize(v, source, depth + 1)
+            out[k] = _materialize(v, source, depth + 1, done)
         return out
     if isinstance(obj, (list, tuple)):
-        return type(obj)(materialize(v, source, depth + 1) for v in obj)
+        return type(obj)(_materialize(v, source, depth + 1, done) for v in obj)
     return obj

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..configs import VGGConfig
 from .architecture import ArchOverride, apply_arch, check_fit, fit_problems
-from .files import CheckpointError
+from .files import CheckpointError, check_input_file, check_output_path
 from .keras import from_keras, read_keras_h5
 from .npz import read_minivgg, write_minivgg
 from .torch_format import Progress, read_torch_checkpoint
@@ -102,8 +102,7 @@ def read_weights(path: str | os.PathLike, arch: ArchOverride = None, *,
     """
     path = Path(path)
     kind = _kind_of(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weights file")
+    check_input_file(path, "weights file")  # missing: FileNotFoundError; a directory etc.: CheckpointError
     if kind == "torch":
         params, config = from_torchvision(read_torch_checkpoint(path, progress), arch, str(path))
     elif kind == "keras":
@@ -164,10 +163,8 @@ def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchO
     architecture. The output is written atomically; a training checkpoint
     becomes plain weights (its optimiser and run state are left behind).
     """
-    out = Path(out_path)
-    if out.suffix.lower() not in NPZ_EXTENSIONS:
-        raise ValueError(f"{out}: minivgg converts to .npz only (got {out.suffix or 'no suffix'!r}); "
-                         "writing .pth/.h5 would need torch/Keras")
+    # the one output rule (suffix .npz, directory writable), checked before reading a 500 MB input
+    out = check_output_path(out_path, "output", NPZ_EXTENSIONS)
     params, config = read_weights(in_path, arch, progress=progress)
     write_minivgg(out, config, params)
     return config

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ...io.safe_pickle import UnsafePickleError, restricted_loads
+from ...io.files import check_input_dir, check_input_file, reading
+from ...io.safe_pickle import UnsafePickleError, numpy_array_globals, resolve_arrays, restricted_loads
 
 __all__ = ["CIFAR10_CLASSES", "load_cifar10"]
 
@@ -29,71 +30,33 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _latin1_encode(text: Any, encoding: str = "utf-8") -> bytes:
-    """Stand-in for ``_codecs.encode``, which Python 3 protocol-2 pickles use for every ``bytes``.
-
-    Only the exact call pickle emits, ``encode(str, "latin1")``, is allowed.
-    """
-    if not isinstance(text, str) or encoding != "latin1":
-        raise UnsafePickleError(
-            f"_codecs.encode called as encode({type(text).__name__}, {encoding!r}); only latin1 str is allowed"
-        )
-    return text.encode("latin1")
-
-
-def _empty_bytes(*args: Any) -> bytes:
-    """Stand-in for ``bytes`` (protocol-2 pickles write ``b""`` as ``bytes()``); no arguments allowed."""
-    if args:
-        raise UnsafePickleError("bytes(...) with arguments is not allowed in a CIFAR batch")
-    return b""
-
-
-def _plain_dtype(obj: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    """Stand-in for ``numpy.dtype`` that refuses object dtypes (they could hold anything)."""
-    dt = np.dtype(obj, bool(align), bool(copy))
-    if dt.hasobject:
-        raise UnsafePickleError(f"object dtype {dt} is not allowed in a CIFAR batch")
-    return dt
-
-
 def _cifar_globals() -> dict[tuple[str, str], Any]:
-    """The allow-list: exactly the globals an ndarray pickle (protocol 2) names.
+    """The allow-list: NumPy's own array reconstruction in every pickle protocol, nothing else.
 
-    Files pickled by numpy 1.x (the published CIFAR-10, Python 2) name
-    ``numpy.core.multiarray._reconstruct``; numpy >= 2 writes
-    ``numpy._core.multiarray._reconstruct``. Both map to the same function.
-    Python 3 pickles of ``bytes`` at protocol 2 add ``_codecs.encode`` and
-    ``__builtin__.bytes``, served by the restricted stand-ins above.
+    The published CIFAR-10 was pickled by NumPy 1.x under Python 2 (protocol 2,
+    ``numpy.core.multiarray._reconstruct``); re-saved batches may come from
+    NumPy 2 (``numpy._core``) at any protocol, protocol 5 using
+    ``numpy._core.numeric._frombuffer``. All are the checked stand-ins of
+    :func:`minivgg.io.safe_pickle.numpy_array_globals`.
     """
-    try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-    return {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): _plain_dtype,
-        ("_codecs", "encode"): _latin1_encode,
-        ("__builtin__", "bytes"): _empty_bytes,
-        ("builtins", "bytes"): _empty_bytes,
-    }
+    return numpy_array_globals()
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One python batch -> (x uint8 (n, 3, 32, 32), y int64 (n,)). Errors name ``path``."""
-    try:
+    """One python batch -> (x uint8 (n, 3, 32, 32), y int64 (n,)). Errors are one line naming ``path``."""
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"CIFAR-10: missing batch file {path}")
+    check_input_file(path, "CIFAR-10 batch", ValueError)
+    with reading(path, "CIFAR-10 batch", ValueError):
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"CIFAR-10: missing batch file {path}") from None
     try:
-        d = restricted_loads(raw, _cifar_globals(), source=str(path), encoding="bytes")
-    except UnsafePickleError as e:
-        if str(path) in str(e):  # find_class already names the file
-            raise
-        raise UnsafePickleError(f"{path}: {e}") from None  # raised by a stand-in
+        d = resolve_arrays(restricted_loads(raw, _cifar_globals(), source=str(path), encoding="bytes"), str(path))
+    except UnsafePickleError:
+        raise  # names the file and the refused global or argument; nothing was called
+    except EOFError:
+        raise ValueError(f"{path}: CIFAR-10 batch is truncated (ends in the middle of its pickle)") from None
     except Exception as e:  # a corrupt pickle can fail in many ways; report them as one
-        raise ValueError(f"{path}: not a readable CIFAR-10 python batch ({type(e).__name__}: {e})") from e
+        raise ValueError(f"{path}: not a readable CIFAR-10 python batch ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a pickled dict with b'data' and b'labels', got {type(d).__name__}")
 
@@ -157,8 +120,7 @@ def load_cifar10(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
     base = root / "cifar-10-batches-py"
     if not (base / "data_batch_1").exists():
         base = root
-    if not base.is_dir():
-        raise FileNotFoundError(f"CIFAR-10: directory {root} does not exist")
+    check_input_dir(root, "CIFAR-10 data directory")  # a file there is said to be a file, not "missing"
     train = [_read_cifar_batch(base / f"data_batch_{i}") for i in range(1, 6)]
     x_test, y_test = _read_cifar_batch(base / "test_batch")
     x_train = np.concatenate([b[0] for b in train])

@@ -11,10 +11,13 @@ image/label counts, labels outside 0..9) is reported with the file's name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ...io.files import DEFLATE_MAX_RATIO, check_input_dir, check_input_file, read_bounded, reading
 
 __all__ = ["load_mnist"]
 
@@ -24,38 +27,54 @@ _IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801  # ubyte data (0x08), 3 or 1 d
 def _find_idx(root: Path, stem: str) -> Path:
     # The official names, the "train-images.idx3-ubyte" variant some unpackers
     # produce, each optionally gzipped.
+    check_input_dir(root, "MNIST data directory")  # a file given as the directory is said to be one
     cands = [stem, stem.replace("-idx", ".idx")]
     for c in cands:
         for name in (c, c + ".gz"):
-            if (root / name).is_file():
+            if (root / name).exists():
                 return root / name
     raise FileNotFoundError(f"MNIST: missing {root / stem} (or {stem}.gz) in {root}")
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse an idx file of unsigned bytes: big-endian magic, dims, then the data."""
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read/decompress ({e})") from e
+    """Parse an idx file of unsigned bytes: big-endian magic, dims, then the data.
+
+    The dims in the header are compared with what the file can hold (its
+    size, or deflate's maximum expansion of it for ``.gz``) before the data is
+    read, and the data is read in chunks: a header claiming 4 billion images
+    costs nothing.
+    """
+    what = "MNIST idx file"
+    check_input_file(path, what, ValueError)
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(raw) < 4:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    got_magic = int.from_bytes(raw[:4], "big")
-    if got_magic != magic:
-        what = "image" if ndim == 3 else "label"
-        raise ValueError(f"{path}: magic number 0x{got_magic:08x}, expected 0x{magic:08x} (not an idx {what} file?)")
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        kind = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise ValueError(f"{path}: {kind}: header says dims {dims} = {expected} bytes in all, file has {len(raw)}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+    gz = path.suffix == ".gz"
+    with reading(path, what, ValueError):
+        size = path.stat().st_size
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            head = read_bounded(fh, header)
+            if len(head) < 4:
+                raise ValueError(f"{path}: truncated header ({len(head)} bytes, need {header})")
+            got_magic = int.from_bytes(head[:4], "big")
+            if got_magic != magic:
+                kind = "image" if ndim == 3 else "label"
+                raise ValueError(f"{path}: magic number 0x{got_magic:08x}, expected 0x{magic:08x} "
+                                 f"(not an idx {kind} file?)")
+            if len(head) < header:
+                raise ValueError(f"{path}: truncated header ({len(head)} bytes, need {header})")
+            dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+            expected = math.prod(dims)
+            can_hold = size * DEFLATE_MAX_RATIO if gz else size - header
+            if expected > can_hold:
+                raise ValueError(f"{path}: truncated: header says dims {dims} = {header + expected} bytes in all, "
+                                 f"the file can hold at most {header + can_hold}")
+            body = read_bounded(fh, expected + 1)  # one byte more: trailing bytes are an error too
+    if len(body) != expected:
+        kind = "truncated" if len(body) < expected else "has trailing bytes"
+        got = header + len(body) if len(body) < expected else "more"
+        raise ValueError(f"{path}: {kind}: header says dims {dims} = {header + expected} bytes in all, "
+                         f"file has {got}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims).copy()
 
 
 def load_mnist(root: str | os.PathLike, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
