@@ -1,52 +1,36 @@
-"""Winograd F(2x2, 3x3): agreement with im2col/naive, gradient checks, blocking, threads, fp32 error."""
+"""Winograd F(2x2, 3x3): agreement with im2col/naive, gradient checks, blocking, threads, fp32 error.
+
+The matrices, the per-tile reference transforms and the checks shared with F(4x4, 3x3) live in
+``_winograd_reference.py`` (scheme :data:`~_winograd_reference.F2` here).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import _winograd_reference as ref_w
+from _winograd_reference import F2, max_diff as _max_diff
 from minivgg import ops
-from minivgg.kernels import _parallel as threads
 from minivgg.gradcheck import check_op
+from minivgg.kernels import _parallel as threads
 from minivgg.kernels import winograd as wk
 from minivgg.ops import conv as conv_mod
 from minivgg.ops.conv import winograd as wmod
 
 RNG = np.random.default_rng(2015)
-LINEAR_H = 1e-3  # conv is linear in x and w: no truncation error, a larger step shrinks round-off
 
 # (N, C, H, W, F): odd and even sizes, non-square, 1x1 images, batch 1, channels 1
-CASES = [
-    (2, 3, 7, 7, 4),
-    (1, 1, 5, 8, 2),
-    (3, 2, 6, 5, 3),
-    (1, 4, 1, 1, 2),
-    (2, 2, 2, 3, 1),
-    (1, 5, 9, 4, 6),
-]
+CASES = ref_w.CONV_CASES
 
 
 def _inputs(n, c, h, w, f, dtype=np.float64):
-    return (RNG.standard_normal((n, c, h, w)).astype(dtype), RNG.standard_normal((f, c, 3, 3)).astype(dtype),
-            RNG.standard_normal(f).astype(dtype))
-
-
-def _max_diff(a, b):
-    return float(np.max(np.abs(a - b)))
+    return ref_w.conv_inputs(RNG, n, c, h, w, f, dtype)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_winograd_matches_im2col_and_naive_to_1e10(case):
-    x, w, b = _inputs(*case)
-    out_w, cache_w = ops.conv2d_forward(x, w, b, algo="winograd")
-    out_i, cache_i = ops.conv2d_forward(x, w, b, algo="im2col")
-    out_n, _ = ops.conv2d_forward(x, w, b, algo="naive")
-    assert out_w.shape == out_i.shape == (case[0], case[4], case[2], case[3])
-    assert _max_diff(out_w, out_i) < 1e-10 and _max_diff(out_w, out_n) < 1e-10
-    dout = RNG.standard_normal(out_w.shape)
-    for g_w, g_i in zip(ops.conv2d_backward(dout, cache_w), ops.conv2d_backward(dout, cache_i)):
-        assert g_w.shape == g_i.shape
-        assert _max_diff(g_w, g_i) < 1e-10
+    ref_w.check_agrees_with("winograd", case, ("im2col", "naive"), RNG)
 
 
 def test_winograd_on_a_hand_computed_case():
@@ -59,9 +43,7 @@ def test_winograd_on_a_hand_computed_case():
 
 @pytest.mark.parametrize("case", CASES[:4])
 def test_winograd_gradients_float64(case):
-    x, w, b = _inputs(*case)
-    report = check_op(lambda x, w, b: ops.conv2d_forward(x, w, b, algo="winograd"), ops.conv2d_backward,
-                      {"x": x, "w": w, "b": b}, h=LINEAR_H, name="conv2d[winograd]")
+    report = ref_w.gradient_report("winograd", *_inputs(*case), name="conv2d[winograd]")
     assert report.passed, str(report)
     assert report.max_rel_error < 1e-7
 
@@ -75,9 +57,7 @@ def test_gradient_check_catches_a_wrong_winograd_backward(monkeypatch):
         dx, dw = good(dout, x, w, stride, pad)
         return dx[:, :, ::-1, :].copy(), dw  # rows flipped: the classic forgotten-rotation bug
 
-    monkeypatch.setitem(conv_mod.ALGORITHMS, "winograd", (wmod.winograd_forward, wrong))
-    report = check_op(lambda x, w, b: ops.conv2d_forward(x, w, b, algo="winograd"), ops.conv2d_backward,
-                      {"x": x, "w": w, "b": b}, h=LINEAR_H)
+    report = ref_w.gradient_report_with_backward(monkeypatch, "winograd", wmod.winograd_forward, wrong, x, w, b)
     assert not report.passed
     assert report["x"].rel_error > 1e-3 and report["w"].rel_error < 1e-7
 
@@ -100,25 +80,8 @@ def test_agreement_check_catches_a_wrong_filter_transform(monkeypatch):
 
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_blocked_and_pipelined_paths_match_im2col(monkeypatch, nthreads):
-    # tiny block budgets force many tile blocks (32 tiles each) that straddle images and tile rows,
-    # through both the pipelined forward (one block per thread at a time) and the phase-parallel one
-    if nthreads > threads.available_cores():
-        pytest.skip("needs 2 cores")
-    x, w, b = _inputs(3, 5, 17, 13, 4)                        # 3 * 9 * 7 = 189 tiles
-    ref, cache_i = ops.conv2d_forward(x, w, b, algo="im2col")
-    dout = RNG.standard_normal(ref.shape)
-    ref_grads = ops.conv2d_backward(dout, cache_i)
-    for budget in ("PIPELINE_BLOCK_BYTES", "FORWARD_BLOCK_BYTES"):
-        with monkeypatch.context() as m:
-            for name in ("PIPELINE_BLOCK_BYTES", "FORWARD_BLOCK_BYTES", "BACKWARD_BLOCK_BYTES"):
-                m.setattr(wmod, name, 1 if name in (budget, "BACKWARD_BLOCK_BYTES") else 2**40)
-            m.setattr(wmod, "_MIN_WORK_PER_THREAD", 1)
-            with threads.limit_threads(nthreads):
-                out, cache = ops.conv2d_forward(x, w, b, algo="winograd")
-                grads = ops.conv2d_backward(dout, cache)
-        assert _max_diff(out, ref) < 1e-10
-        for g, r in zip(grads, ref_grads):
-            assert _max_diff(g, r) < 1e-10
+    # 3 * 9 * 7 = 189 tiles in blocks of MIN_BLOCK_TILES (32) under the tiny budgets
+    ref_w.check_blocked_paths_match_im2col(monkeypatch, wmod, "winograd", nthreads, RNG)
 
 
 def test_one_and_two_threads_give_identical_float32_results():
@@ -196,50 +159,17 @@ def test_auto_conv_caches_the_algorithm_it_ran_and_backward_uses_it():
 
 @pytest.mark.torch
 def test_winograd_matches_torch_float64():
-    torch = pytest.importorskip("torch")
-    x, w, b = _inputs(2, 3, 9, 6, 5)
-    out, cache = ops.conv2d_forward(x, w, b, algo="winograd")
-    dout = RNG.standard_normal(out.shape)
-    dx, dw, db = ops.conv2d_backward(dout, cache)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    tout = torch.nn.functional.conv2d(tx, tw, tb, stride=1, padding=1)
-    tout.backward(torch.from_numpy(dout))
-    assert _max_diff(out, tout.detach().numpy()) < 1e-10
-    for mine, theirs in ((dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
-        assert _max_diff(mine, theirs.numpy()) < 1e-10
+    ref_w.check_matches_torch("winograd", *_inputs(2, 3, 9, 6, 5), RNG)
 
 
 # ---------------------------------------------------------------- the transform kernels, tile by tile
-# The kernels work on runs of tiles along a tile row (vectorised); the reference here is the textbook
-# per-tile matrix form with explicit zero padding, so a wrong run boundary, border or overhang shows.
-B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
-A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+# The kernels work on runs of tiles along a tile row (vectorised); the references (_winograd_reference)
+# are the textbook per-tile matrix form with explicit zero padding, so a wrong run boundary, border or
+# overhang shows.
 
-
-def _reference_input_transform(x, p0, p1):
-    n_img, c, h, w = x.shape
-    th, tw = wmod.tiles(h, w)
-    xp = np.zeros((n_img, c, 2 * th + 2, 2 * tw + 2))
-    xp[:, :, 1:h + 1, 1:w + 1] = x
-    v = np.empty((16, c, p1 - p0))
-    for p in range(p0, p1):
-        n, rem = divmod(p, th * tw)
-        ty, tx = divmod(rem, tw)
-        d = xp[n, :, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4]           # (C, 4, 4)
-        v[:, :, p - p0] = (B_T @ d @ B_T.T).reshape(c, 16).T
-    return v
-
-
-def _reference_output_transform(m, b, p0, p1, out_shape):
-    n_img, f, h, w = out_shape
-    th, tw = wmod.tiles(h, w)
-    out = np.full((n_img, f, 2 * th, 2 * tw), np.nan)
-    for p in range(p0, p1):
-        n, rem = divmod(p, th * tw)
-        ty, tx = divmod(rem, tw)
-        y = A_T @ m[:, :, p - p0].T.reshape(f, 4, 4) @ A_T.T + b[:, None, None]   # (F, 2, 2)
-        out[n, :, 2 * ty:2 * ty + 2, 2 * tx:2 * tx + 2] = y
-    return out[:, :, :h, :w]
+def test_minimal_filtering_identity_on_random_tiles_and_a_perturbed_matrix_fails():
+    # the F2 matrices the references use give direct correlation on a 4x4 tile (negative control inside)
+    ref_w.check_minimal_filtering_identity(F2, RNG)
 
 
 # (N, C, H, W) x tile ranges that start and end mid-row, span images, or cover everything
@@ -249,32 +179,22 @@ TRANSFORM_CASES = [((2, 3, 7, 9), None), ((2, 3, 7, 9), (3, 29)), ((1, 2, 1, 1),
 
 @pytest.mark.parametrize("shape,span", TRANSFORM_CASES)
 def test_vectorised_transforms_match_the_per_tile_matrix_form(shape, span):
-    x = RNG.standard_normal(shape)
-    th, tw = wmod.tiles(*shape[2:])
-    p0, p1 = span or (0, shape[0] * th * tw)
-    v = np.full((16, shape[1], p1 - p0), np.nan)
-    wk.input_transform(x, 0, shape[1], p0, p1, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, p0, p1)) < 1e-12
-    f = 3
-    m, b = RNG.standard_normal((16, f, p1 - p0)), RNG.standard_normal(f)
-    out = np.full((shape[0], f) + shape[2:], np.nan)
-    wk.output_transform(m, b, 0, f, p0, p1, th, tw, out)
-    ref = _reference_output_transform(m, b, p0, p1, out.shape)
-    assert np.array_equal(np.isnan(out), np.isnan(ref))               # exactly the tiles asked for are written
-    assert np.nanmax(np.abs(out - ref)) < 1e-12
+    ref_w.check_transforms_match_reference(F2, wk, shape, span, RNG)
+
+
+@pytest.mark.parametrize("shape,span", TRANSFORM_CASES)
+def test_adjoint_kernels_are_the_transposes(shape, span):
+    ref_w.check_adjoints_are_transposes(F2, wk, shape, span, RNG)
+
+
+def test_adjoint_check_catches_a_mirrored_adjoint():
+    # negative control for test_adjoint_kernels_are_the_transposes
+    ref_w.check_adjoint_check_catches_a_mirrored_adjoint(F2, wk, RNG.standard_normal((1, 2, 6, 7)), 10, RNG)
 
 
 def test_transform_reference_catches_a_wrong_border():
-    # negative control: the same kernel fed a tile range shifted by one must disagree with the reference
-    x = RNG.standard_normal((1, 2, 6, 7))
-    th, tw = wmod.tiles(6, 7)
-    v = np.empty((16, 2, 10))
-    wk.input_transform(x, 0, 2, 1, 11, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, 0, 10)) > 1e-3
-    x_shift = np.zeros_like(x)
-    x_shift[:, :, :, 1:] = x[:, :, :, :-1]                            # padding on the wrong side
-    wk.input_transform(x_shift, 0, 2, 0, 10, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, 0, 10)) > 1e-3
+    # negative control: a tile range shifted by one, and an input shifted by a column, must disagree
+    ref_w.check_reference_catches_a_wrong_border(F2, wk, RNG.standard_normal((1, 2, 6, 7)), 10)
 
 
 def test_float32_transforms_error_against_float64():
@@ -284,7 +204,7 @@ def test_float32_transforms_error_against_float64():
     total = th * tw
     v = np.empty((16, 4, total), dtype=np.float32)
     wk.input_transform(x, 0, 4, 0, total, th, tw, v)
-    ref = _reference_input_transform(x.astype(np.float64), 0, total)
+    ref = ref_w.reference_input_transform(F2, x.astype(np.float64), 0, total)
     rms = np.sqrt(np.mean(ref ** 2))
     assert v.dtype == np.float32
     assert _max_diff(v, ref) / rms < 1e-6
@@ -292,7 +212,7 @@ def test_float32_transforms_error_against_float64():
     b = RNG.standard_normal(3).astype(np.float32)
     out = np.empty((1, 3, 11, 10), dtype=np.float32)
     wk.output_transform(m, b, 0, 3, 0, total, th, tw, out)
-    ref_out = _reference_output_transform(m.astype(np.float64), b.astype(np.float64), 0, total, out.shape)
+    ref_out = ref_w.reference_output_transform(F2, m.astype(np.float64), b.astype(np.float64), 0, total, out.shape)
     assert _max_diff(out, ref_out) / np.sqrt(np.mean(ref_out ** 2)) < 1e-6
     # negative control: a float16 round trip of the same result fails that bound
     assert _max_diff(v.astype(np.float16).astype(np.float64), ref) / rms > 1e-6

@@ -1,39 +1,31 @@
-"""Winograd F(4x4, 3x3): the matrices from Toom-Cook, agreement with im2col, gradients, blocking, threads, fp32 error."""
+"""Winograd F(4x4, 3x3): the matrices from Toom-Cook, agreement with im2col, gradients, blocking, threads, fp32 error.
+
+The matrices, the per-tile reference transforms and the checks shared with F(2x2, 3x3) live in
+``_winograd_reference.py`` (scheme :data:`~_winograd_reference.F4` here).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import _winograd_reference as ref_w
+from _winograd_reference import F4, max_diff as _max_diff
 from minivgg import ops
 from minivgg.bench import conv_algos
 from minivgg.configs import layer_specs
-from minivgg.gradcheck import check_op
 from minivgg.kernels import _parallel as threads
 from minivgg.kernels import winograd4 as wk
 from minivgg.ops import conv as conv_mod
 from minivgg.ops.conv import winograd4 as wmod
 
 RNG = np.random.default_rng(2016)
-LINEAR_H = 1e-3  # conv is linear in x and w: no truncation error, a larger step shrinks round-off
 
 # (N, C, H, W, F): H, W = 1 .. 4k+3 (every overhang of the last 4x4 tile), non-square, batch 1, channels 1, 1x1
-CASES = [
-    (2, 3, 7, 7, 4),
-    (1, 1, 5, 8, 2),
-    (3, 2, 6, 5, 3),
-    (1, 4, 1, 1, 2),
-    (2, 2, 2, 3, 1),
-    (1, 5, 9, 4, 6),
-    (1, 3, 12, 11, 2),
-]
+CASES = ref_w.CONV_CASES + [(1, 3, 12, 11, 2)]
 
 # ---------------------------------------------------------------- the matrices, as the kernel docstring prints them
-B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
-G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
-A_T = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+B_T, G, A_T = F4.B_T, F4.G, F4.A_T
 POINTS = (0, 1, -1, 2, -2)  # and infinity
 
 
@@ -72,59 +64,25 @@ def test_lavin_gray_matrices_are_the_toom_cook_ones_up_to_a_row_scaling():
         assert np.allclose(_kernel_matrix(fn, n_in), ref, atol=1e-15, rtol=0), fn.__name__
 
 
-def _correlate_tile(d, g):
-    """Direct 3x3 correlation of a 6x6 tile: the 4x4 valid outputs."""
-    return np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(4)] for i in range(4)])
-
-
-def _winograd_tile(d, g, a_t=A_T, g_m=G, b_t=B_T):
-    return a_t @ ((g_m @ g @ g_m.T) * (b_t @ d @ b_t.T)) @ a_t.T
-
-
 def test_minimal_filtering_identity_on_random_tiles_and_a_perturbed_matrix_fails():
-    worst = 0.0
-    for _ in range(50):
-        d, g = RNG.standard_normal((6, 6)), RNG.standard_normal((3, 3))
-        worst = max(worst, np.abs(_winograd_tile(d, g) - _correlate_tile(d, g)).max())
-    assert worst < 1e-12
-    # negative control: one entry of each matrix off by 1 % breaks the identity
-    d, g = RNG.standard_normal((6, 6)), RNG.standard_normal((3, 3))
-    for which in ("a_t", "g_m", "b_t"):
-        mats = {"a_t": A_T.copy(), "g_m": G.copy(), "b_t": B_T.copy()}
-        mats[which][1, 1] *= 1.01
-        assert np.abs(_winograd_tile(d, g, **mats) - _correlate_tile(d, g)).max() > 1e-4, which
+    ref_w.check_minimal_filtering_identity(F4, RNG)
 
 
 # ---------------------------------------------------------------- the whole convolution
 
 def _inputs(n, c, h, w, f, dtype=np.float64):
-    return (RNG.standard_normal((n, c, h, w)).astype(dtype), RNG.standard_normal((f, c, 3, 3)).astype(dtype),
-            RNG.standard_normal(f).astype(dtype))
-
-
-def _max_diff(a, b):
-    return float(np.max(np.abs(a - b)))
+    return ref_w.conv_inputs(RNG, n, c, h, w, f, dtype)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_winograd4_matches_im2col_to_1e10(case):
-    x, w, b = _inputs(*case)
-    out4, cache4 = ops.conv2d_forward(x, w, b, algo="winograd4")
-    out_i, cache_i = ops.conv2d_forward(x, w, b, algo="im2col")
-    assert out4.shape == out_i.shape == (case[0], case[4], case[2], case[3])
+    cache4 = ref_w.check_agrees_with("winograd4", case, ("im2col",), RNG)
     assert cache4.algo == "winograd4"
-    assert _max_diff(out4, out_i) < 1e-10
-    dout = RNG.standard_normal(out4.shape)
-    for g4, g_i in zip(ops.conv2d_backward(dout, cache4), ops.conv2d_backward(dout, cache_i)):
-        assert g4.shape == g_i.shape
-        assert _max_diff(g4, g_i) < 1e-10
 
 
 @pytest.mark.parametrize("case", CASES[:4] + CASES[6:])
 def test_winograd4_gradients_float64(case):
-    x, w, b = _inputs(*case)
-    report = check_op(lambda x, w, b: ops.conv2d_forward(x, w, b, algo="winograd4"), ops.conv2d_backward,
-                      {"x": x, "w": w, "b": b}, h=LINEAR_H, name="conv2d[winograd4]")
+    report = ref_w.gradient_report("winograd4", *_inputs(*case), name="conv2d[winograd4]")
     assert report.passed, str(report)
     assert report.max_rel_error < 1e-7
 
@@ -138,9 +96,7 @@ def test_gradient_check_catches_a_wrong_winograd4_backward(monkeypatch):
         dx, dw = good(dout, x, w, stride, pad)
         return dx, dw[:, :, :, ::-1].copy()
 
-    monkeypatch.setitem(conv_mod.ALGORITHMS, "winograd4", (wmod.winograd4_forward, wrong))
-    report = check_op(lambda x, w, b: ops.conv2d_forward(x, w, b, algo="winograd4"), ops.conv2d_backward,
-                      {"x": x, "w": w, "b": b}, h=LINEAR_H)
+    report = ref_w.gradient_report_with_backward(monkeypatch, "winograd4", wmod.winograd4_forward, wrong, x, w, b)
     assert not report.passed
     assert report["w"].rel_error > 1e-3 and report["x"].rel_error < 1e-7
 
@@ -163,27 +119,10 @@ def test_agreement_check_catches_a_wrong_filter_transform(monkeypatch):
 
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_blocked_and_pipelined_paths_match_im2col(monkeypatch, nthreads):
-    # tiny budgets force many 3-tile blocks that straddle images and tile rows, through the pipelined
-    # forward (one block per thread at a time), the phase-parallel one, and a many-block backward
-    if nthreads > threads.available_cores():
-        pytest.skip("needs 2 cores")
-    x, w, b = _inputs(3, 5, 17, 13, 4)                        # 3 * 5 * 4 = 60 tiles
-    ref, cache_i = ops.conv2d_forward(x, w, b, algo="im2col")
-    dout = RNG.standard_normal(ref.shape)
-    ref_grads = ops.conv2d_backward(dout, cache_i)
-    for budget in ("PIPELINE_BLOCK_BYTES", "FORWARD_BLOCK_BYTES"):
-        with monkeypatch.context() as m:
-            for name in ("PIPELINE_BLOCK_BYTES", "FORWARD_BLOCK_BYTES", "BACKWARD_BLOCK_BYTES"):
-                m.setattr(wmod, name, 1 if name in (budget, "BACKWARD_BLOCK_BYTES") else 2**40)
-            m.setattr(wmod, "MIN_BLOCK_TILES", 3)
-            m.setattr(wmod, "_MIN_WORK_PER_THREAD", 1)   # split even tiny blocks over threads
-            assert wmod.block_tiles(5, 4, 8, 1, 60) == 3
-            with threads.limit_threads(nthreads):
-                out, cache = ops.conv2d_forward(x, w, b, algo="winograd4")
-                grads = ops.conv2d_backward(dout, cache)
-        assert _max_diff(out, ref) < 1e-10
-        for g, r in zip(grads, ref_grads):
-            assert _max_diff(g, r) < 1e-10
+    # 3 * 5 * 4 = 60 tiles; MIN_BLOCK_TILES = 3 makes the tiny budgets give many 3-tile blocks
+    monkeypatch.setattr(wmod, "MIN_BLOCK_TILES", 3)
+    assert wmod.block_tiles(5, 4, 8, 1, 60) == 3
+    ref_w.check_blocked_paths_match_im2col(monkeypatch, wmod, "winograd4", nthreads, RNG)
 
 
 @pytest.mark.parametrize("pipeline_bytes", [2**40, 1])
@@ -242,51 +181,12 @@ def test_winograd4_is_a_named_algorithm():
 
 @pytest.mark.torch
 def test_winograd4_matches_torch_float64():
-    torch = pytest.importorskip("torch")
-    x, w, b = _inputs(2, 3, 10, 7, 5)
-    out, cache = ops.conv2d_forward(x, w, b, algo="winograd4")
-    dout = RNG.standard_normal(out.shape)
-    dx, dw, db = ops.conv2d_backward(dout, cache)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    tout = torch.nn.functional.conv2d(tx, tw, tb, stride=1, padding=1)
-    tout.backward(torch.from_numpy(dout))
-    assert _max_diff(out, tout.detach().numpy()) < 1e-10
-    for mine, theirs in ((dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
-        assert _max_diff(mine, theirs.numpy()) < 1e-10
+    ref_w.check_matches_torch("winograd4", *_inputs(2, 3, 10, 7, 5), RNG)
 
 
 # ---------------------------------------------------------------- the transform kernels, tile by tile
-# The kernels work on runs of tiles along a tile row; the reference is the textbook per-tile matrix
-# form with explicit zero padding, so a wrong run boundary, border or overhang shows.
-
-def _tile_index(p, th, tw):
-    n, rem = divmod(p, th * tw)
-    return (n, *divmod(rem, tw))
-
-
-def _reference_input_transform(x, p0, p1):
-    n_img, c, h, w = x.shape
-    th, tw = wmod.tiles(h, w)
-    xp = np.zeros((n_img, c, 4 * th + 2, 4 * tw + 2))
-    xp[:, :, 1:h + 1, 1:w + 1] = x
-    v = np.empty((36, c, p1 - p0))
-    for p in range(p0, p1):
-        n, ty, tx = _tile_index(p, th, tw)
-        d = xp[n, :, 4 * ty:4 * ty + 6, 4 * tx:4 * tx + 6]           # (C, 6, 6)
-        v[:, :, p - p0] = (B_T @ d @ B_T.T).reshape(c, 36).T
-    return v
-
-
-def _reference_output_transform(m, b, p0, p1, out_shape):
-    n_img, f, h, w = out_shape
-    th, tw = wmod.tiles(h, w)
-    out = np.full((n_img, f, 4 * th, 4 * tw), np.nan)
-    for p in range(p0, p1):
-        n, ty, tx = _tile_index(p, th, tw)
-        y = A_T @ m[:, :, p - p0].T.reshape(f, 6, 6) @ A_T.T + b[:, None, None]   # (F, 4, 4)
-        out[n, :, 4 * ty:4 * ty + 4, 4 * tx:4 * tx + 4] = y
-    return out[:, :, :h, :w]
-
+# The kernels work on runs of tiles along a tile row; the references (_winograd_reference) are the
+# textbook per-tile matrix form with explicit zero padding, so a wrong run boundary, border or overhang shows.
 
 # (N, C, H, W) x tile ranges that start and end mid-row, span images, or cover everything
 TRANSFORM_CASES = [((2, 3, 7, 9), None), ((2, 3, 7, 9), (2, 11)), ((1, 2, 1, 1), None), ((3, 1, 5, 2), (1, 5)),
@@ -295,65 +195,20 @@ TRANSFORM_CASES = [((2, 3, 7, 9), None), ((2, 3, 7, 9), (2, 11)), ((1, 2, 1, 1),
 
 @pytest.mark.parametrize("shape,span", TRANSFORM_CASES)
 def test_run_wise_transforms_match_the_per_tile_matrix_form(shape, span):
-    x = RNG.standard_normal(shape)
-    th, tw = wmod.tiles(*shape[2:])
-    p0, p1 = span or (0, shape[0] * th * tw)
-    v = np.full((36, shape[1], p1 - p0), np.nan)
-    wk.input_transform(x, 0, shape[1], p0, p1, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, p0, p1)) < 1e-12
-    f = 3
-    m, b = RNG.standard_normal((36, f, p1 - p0)), RNG.standard_normal(f)
-    out = np.full((shape[0], f) + shape[2:], np.nan)
-    wk.output_transform(m, b, 0, f, p0, p1, th, tw, out)
-    ref = _reference_output_transform(m, b, p0, p1, out.shape)
-    assert np.array_equal(np.isnan(out), np.isnan(ref))               # exactly the tiles asked for are written
-    assert np.nanmax(np.abs(out - ref)) < 1e-12
+    ref_w.check_transforms_match_reference(F4, wk, shape, span, RNG)
 
 
 @pytest.mark.parametrize("shape,span", TRANSFORM_CASES)
 def test_adjoint_kernels_are_the_transposes(shape, span):
     # <T a, c> == <a, T^T c> for each forward transform T and its adjoint, on random a and c
-    n_img, c, h, w = shape
-    th, tw = wmod.tiles(h, w)
-    p0, p1 = span or (0, n_img * th * tw)
-    q = p1 - p0
-    x, dv = RNG.standard_normal(shape), RNG.standard_normal((36, c, q))
-    v = np.empty((36, c, q))
-    wk.input_transform(x, 0, c, p0, p1, th, tw, v)
-    dx = np.zeros(shape)
-    wk.input_transform_adjoint(dv, 0, c, p0, p1, th, tw, dx)
-    assert abs(np.sum(v * dv) - np.sum(x * dx)) < 1e-10 * (1 + abs(np.sum(v * dv)))
-    f = 2
-    m, dout = RNG.standard_normal((36, f, q)), RNG.standard_normal((n_img, f, h, w))
-    out = np.zeros((n_img, f, h, w))
-    wk.output_transform(m, np.zeros(f), 0, f, p0, p1, th, tw, out)    # tiles outside [p0, p1) stay 0
-    dm = np.empty((36, f, q))
-    wk.output_transform_adjoint(dout, 0, f, p0, p1, th, tw, dm)
-    assert abs(np.sum(out * dout) - np.sum(m * dm)) < 1e-10 * (1 + abs(np.sum(m * dm)))
-    wts, du = RNG.standard_normal((f, c, 3, 3)), RNG.standard_normal((36, f, c))
-    u, dw = np.empty((36, f, c)), np.empty((f, c, 3, 3))
-    wk.filter_transform(wts, 0, f, u)
-    wk.filter_transform_adjoint(du, 0, f, dw)
-    assert abs(np.sum(u * du) - np.sum(wts * dw)) < 1e-12 * (1 + abs(np.sum(u * du)))
+    ref_w.check_adjoints_are_transposes(F4, wk, shape, span, RNG)
 
 
 def test_transform_references_catch_a_wrong_border_and_a_wrong_adjoint():
     # negative controls: a tile range shifted by one, an input shifted by a column, a mirrored adjoint
     x = RNG.standard_normal((1, 2, 10, 11))
-    th, tw = wmod.tiles(10, 11)
-    v = np.empty((36, 2, 8))
-    wk.input_transform(x, 0, 2, 1, 9, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, 0, 8)) > 1e-3
-    x_shift = np.zeros_like(x)
-    x_shift[:, :, :, 1:] = x[:, :, :, :-1]
-    wk.input_transform(x_shift, 0, 2, 0, 8, th, tw, v)
-    assert _max_diff(v, _reference_input_transform(x, 0, 8)) > 1e-3
-    dv = RNG.standard_normal(v.shape)
-    wk.input_transform(x, 0, 2, 0, 8, th, tw, v)
-    dx = np.zeros_like(x)
-    wk.input_transform_adjoint(dv, 0, 2, 0, 8, th, tw, dx)
-    assert abs(np.sum(v * dv) - np.sum(x * dx)) < 1e-10 * (1 + abs(np.sum(v * dv)))
-    assert abs(np.sum(v * dv) - np.sum(x * dx[:, :, ::-1])) > 1e-3                 # rows mirrored: caught
+    ref_w.check_reference_catches_a_wrong_border(F4, wk, x, 8)
+    ref_w.check_adjoint_check_catches_a_mirrored_adjoint(F4, wk, x, 8, RNG)
 
 
 # ---------------------------------------------------------------- the fp32 error table (Lavin & Gray Table 4)
