@@ -321,6 +321,8 @@ CLI_CASES = [
      lambda k: k.o("no/dir/x.png")),
     ("summary-plot-is-a-directory", lambda k: ["summary", "vgg16", "--plot", k.folder_named("plot.png")],
      lambda k: "is a directory"),
+    ("train-out-under-a-file", lambda k: ["train", "--n-train", "64", "--n-val", "32", "--out",
+                                          k.garbage + "/run"], lambda k: f"{k.garbage} is a file, not a directory"),
     # ---- data directories
     ("cifar-dir-is-a-file", lambda k: ["train", "--data", "cifar10", "--data-dir", k.garbage],
      lambda k: f"{k.garbage} is a file, not a directory"),

@@ -63,18 +63,20 @@ def sgemm_rate(n: int = 2048, repeats: int = 5, warmup: int = 1) -> dict:
 
 
 def memory_bandwidth(mbytes: int = 256, repeats: int = 5, warmup: int = 1) -> dict:
-    """Main-memory bandwidth in GB/s: a streaming read (``np.sum``) and a copy, of ``mbytes`` MB each.
+    """Main-memory bandwidth in GB/s: a streaming read (BLAS ``sdot``) and a copy, of ``mbytes`` MB each.
 
     The arrays are far larger than any cache, so this is what a layer that
-    streams its weights (fc6 at batch 1: 411 MB) can hope for. The copy
-    figure counts both the bytes read and the bytes written. NumPy's sum and
-    copy run on one thread; with more cores a streaming kernel may do better,
-    so the figure is a practical, not a theoretical, ceiling.
+    streams its weights (fc6 at batch 1: 411 MB) can hope for. The read is
+    ``np.dot(src, src)``: BLAS's vectorised dot product touches each element
+    once and does too little arithmetic to be anything but memory-bound
+    (``np.sum``'s pairwise summation is not: it measured a third of this).
+    The copy figure counts both the bytes read and the bytes written; it
+    runs on one thread, the dot product on BLAS's threads.
     """
     n = mbytes * 2**20 // 4
     src = np.ones(n, dtype=np.float32)
     dst = np.empty_like(src)
-    read = measure(lambda: np.add.reduce(src), repeats, warmup)
+    read = measure(lambda: np.dot(src, src), repeats, warmup)
     copy = measure(lambda: np.copyto(dst, src), repeats, warmup)
     nbytes = src.nbytes
     return {"mbytes": mbytes, "read_gbs": nbytes / read.median / 1e9, "copy_gbs": 2 * nbytes / copy.median / 1e9,

@@ -9,13 +9,12 @@ between are unreliable).
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict
 
 import numpy as np
 
 from ..io.files import atomic_write
+from ..io.jsonout import dumps
 
 
 def _ms(t: dict) -> str:
@@ -50,7 +49,7 @@ def format_report(res: dict) -> str:
             f"versions python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, torch {m['torch'] or '-'}",
             "BLAS env " + (", ".join(f"{k}={v}" for k, v in m["openblas_env"].items()) or "(no OPENBLAS_* set)"),
             f"memory   {bw['read_gbs']:.1f} GB/s streaming read, {bw['copy_gbs']:.1f} GB/s copy (read+write), "
-            f"{bw['mbytes']} MB arrays, 1 thread",
+            f"{bw['mbytes']} MB arrays",
             "method   each library in its own fresh process, alternating order every round; per process the "
             "median of the timed runs (warm-up discarded); ± = (max-min)/median over rounds; ratio = median of "
             "per-round minivgg/torch; last column = rounds run ('!' = the ratios did not settle within "
@@ -151,7 +150,7 @@ def format_report(res: dict) -> str:
 
 def to_json(res: dict) -> str:
     """:func:`~minivgg.bench.runners.run`'s result as indented JSON."""
-    return json.dumps(res, indent=2, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
+    return dumps(res, indent=2, default=str)
 
 
 def plot_report(res: dict, path: str) -> str:

@@ -33,6 +33,7 @@ def optimizer_factory(params: dict, spec: Mapping[str, Any]) -> Callable[[dict],
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     from ..bench.workloads import run_request
+    from ..io.jsonout import dumps
 
     if len(argv) != 1:
         print("usage: python -m minivgg.cli._bench_worker REQUEST_JSON", file=sys.stderr)
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, KeyError) as exc:
         print(f"minivgg bench worker: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result), flush=True)
+    print(dumps(result), flush=True)
     return 0
 
 

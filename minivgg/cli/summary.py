@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+
 import sys
 
+from ..io.jsonout import dumps
 from . import UsageError
 from ._common import arch_name, output_path, positive_int, width_multiplier
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         output_path(args.plot, "--plot", plot_suffixes())
     summary = summarize_args(args)
     if args.format == "json":
-        print(json.dumps(summary.to_dict(), indent=2))
+        print(dumps(summary.to_dict(), indent=2))
     elif args.format == "csv":
         print(analysis.to_csv(summary), end="")
     else:

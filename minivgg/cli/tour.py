@@ -132,7 +132,7 @@ def format_tour_result(result: TrainResult) -> str:
                      f"{e['val_loss']:>9.4f} {e['val_acc']:>8.3f} {e['seconds']:>8.1f}")
     if h:
         lines.append(f"loss {h[0]['train_loss']:.3f} -> {h[-1]['train_loss']:.3f} (chance: ln 10 = {math.log(10):.3f}); "
-                     f"validation accuracy {h[-1]['val_acc']:.1%} (chance 10%) after {len(h)} epochs, "
+                     f"validation accuracy {h[-1]['val_acc']:.1%} (chance 10%) after {len(h)} epoch{'' if len(h) == 1 else 's'}, "
                      f"{h[-1]['images_per_s']:,.0f} img/s")
     if result.stopped_early:
         lines.append(f"stopped early: {result.stopped_early}")

@@ -8,6 +8,7 @@ Also home of the data options shared by ``evaluate``, ``features`` and
 from __future__ import annotations
 
 import argparse
+import os
 import contextlib
 import dataclasses
 import shlex
@@ -175,6 +176,17 @@ def _build(args: argparse.Namespace, ckpt: tr.Checkpoint | None, data: tr.Datase
     return arch, config
 
 
+def _check_out_dir(out: Path) -> None:
+    """Fail before loading data if ``--out`` could not be created or written (its nearest existing ancestor)."""
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise UsageError(f"--out {out}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {base} is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the directory holding checkpoint.npz)")
@@ -192,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{ckpt_path} already exists; pass --resume to continue it or choose another --out")
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise UsageError(f"--out {args.out} exists and is not a directory")
+        _check_out_dir(Path(args.out))
     dtype = ckpt.dtype if ckpt is not None else (args.dtype or "float32")
     data = load_data(args, ckpt.meta if ckpt is not None else None, dtype)
     arch, config = _build(args, ckpt, data)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.jsonout import jsonable  # noqa: F401  (re-exported: training's JSON goes through it)
 from ..configs import VGGConfig
 from ..vgg import VGG
 from .datasets import Dataset
@@ -50,24 +51,6 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, message: str, epoch: int, batch: int | None, checkpoint: Path | None) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.checkpoint = epoch, batch, checkpoint
-
-
-def jsonable(obj: Any) -> Any:
-    """Tuples -> lists, numpy scalars -> Python scalars, NaN/inf -> ``None`` (what strict JSON holds).
-
-    JSON has no NaN or Infinity (Python's ``json`` writes them, but as bare
-    tokens other readers reject), so every non-finite float becomes ``null``:
-    in minivgg's JSON output ``null`` in a number's place means "not finite".
-    """
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(o) for o in obj]
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 OPTIMIZERS = ("sgd", "adam")
