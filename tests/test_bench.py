@@ -298,3 +298,18 @@ def test_bench_cli_race_only_prints_the_report(capsys):
     assert cli_main(["bench", "--model", "vgg11", "--threads", "1", "--parts", "accuracy", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "fp32 error vs float64" in out and "kernel=" in out
+
+
+def test_only_the_epoch_workload_draws_the_epoch_images():
+    # 100,000 tiny images would be 1.2 GB; a forward request must not allocate them
+    import tracemalloc
+
+    req = {"lib": "minivgg", "workload": "forward", "config": TINY, "batch": 1, "threads": 1, "repeats": 1,
+           "warmup": 0, "epoch_images": 100_000}
+    tracemalloc.start()
+    try:
+        workloads.run_request(req)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
