@@ -67,21 +67,26 @@ class Conv2dCache(NamedTuple):
     stride: int
     pad: int
     algo: str
+    groups: int = 1  # channel groups (AlexNet's two GPUs: 2); w is (F, C/groups, KH, KW)
 
 
-def _check_conv_args(x, w, b, stride, pad, name):
+def _check_conv_args(x, w, b, stride, pad, name, groups=1):
     check_float_array(x, name, "input x", ndim=4)
     check_float_array(w, name, "weight w", ndim=4)
     check_float_array(b, name, "bias b", ndim=1)
     check_same_dtype(name, x, **{"weight w": w, "bias b": b})
     stride = check_positive_int(stride, name, "stride")
     pad = check_positive_int(pad, name, "pad", minimum=0)
+    groups = check_positive_int(groups, name, "groups")
     n, c, h, wd = x.shape
     f, wc, kh, kw = w.shape
-    if wc != c:
+    if c % groups or f % groups:
+        raise ValueError(f"{name}: groups={groups} must divide both the input channels ({c}) and the "
+                         f"filters ({f}) of weight w {w.shape}")
+    if wc * groups != c:
         raise ValueError(
-            f"{name}: input has {c} channels but weight w {w.shape} expects {wc} "
-            "(weights are (F, C, KH, KW), input is NCHW)"
+            f"{name}: input has {c} channels but weight w {w.shape} with groups={groups} expects {wc * groups} "
+            "(weights are (F, C/groups, KH, KW), input is NCHW)"
         )
     if b.shape != (f,):
         raise ValueError(f"{name}: bias b must have shape ({f},) to match weight {w.shape}, got {b.shape}")
@@ -90,7 +95,7 @@ def _check_conv_args(x, w, b, stride, pad, name):
             f"{name}: kernel {kh}x{kw} is larger than the padded input "
             f"{h + 2 * pad}x{wd + 2 * pad} (input {h}x{wd}, pad {pad})"
         )
-    return stride, pad
+    return stride, pad, groups
 
 
 ForwardImpl = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], np.ndarray]
@@ -185,7 +190,7 @@ def workspace_bytes(x_shape: tuple, w_shape: tuple, stride: int, pad: int, items
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 1,
                    *, algo: str = "auto", name: str = "conv2d",
-                   filters: np.ndarray | None = None) -> tuple[np.ndarray, Conv2dCache]:
+                   filters: np.ndarray | None = None, groups: int = 1) -> tuple[np.ndarray, Conv2dCache]:
     """Convolve ``x`` with ``w`` and add ``b``; return ``(out, cache)``.
 
     Parameters
@@ -204,6 +209,14 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
         ``FILTER_TRANSFORMS[algo](w)`` computed earlier for this very ``w``
         and the algorithm ``algo`` resolves to; used instead of transforming
         ``w`` again. The caller vouches that ``w`` has not changed since.
+        Only with ``groups=1``.
+    groups : int
+        Channel groups (AlexNet's conv2/4/5 ran on two GPUs: ``groups=2``).
+        Group ``g`` convolves input channels ``[g*C/G, (g+1)*C/G)`` with
+        filters ``[g*F/G, (g+1)*F/G)``; ``w`` is then (F, C/groups, KH, KW).
+        Both C and F must be divisible by ``groups``. Every algorithm runs
+        it, one call per group on the channel slices (``algo`` is resolved on
+        one group's shapes).
 
     Returns
     -------
@@ -212,9 +225,11 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     cache : Conv2dCache
         Keeps ``x`` itself (no copy) for :func:`conv2d_backward`.
 
-    Cost: ``N*F*H_out*W_out*C*KH*KW`` MACs.
+    Cost: ``N*F*H_out*W_out*C*KH*KW / groups`` MACs.
     """
-    stride, pad = _check_conv_args(x, w, b, stride, pad, name)
+    stride, pad, groups = _check_conv_args(x, w, b, stride, pad, name, groups)
+    if groups != 1:
+        return _grouped_forward(x, w, b, stride, pad, algo, name, filters, groups)
     algo = choose_algorithm(x.shape, w.shape, stride, pad, algo)
     x = np.ascontiguousarray(x)
     w_c = np.ascontiguousarray(w)
@@ -245,11 +260,11 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, *,
 
     Returns
     -------
-    dx : (N, C, H, W) or None, dw : (F, C, KH, KW), db : (F,)
+    dx : (N, C, H, W) or None, dw : (F, C/groups, KH, KW), db : (F,)
 
-    Cost: ``2 * N*F*H_out*W_out*C*KH*KW`` MACs (``dw`` and ``dx``).
+    Cost: ``2 * N*F*H_out*W_out*C*KH*KW / groups`` MACs (``dw`` and ``dx``).
     """
-    x, w, stride, pad, algo = cache
+    x, w, stride, pad, algo, groups = cache
     name = "conv2d_backward"
     check_float_array(dout, name, "upstream gradient dout", ndim=4)
     check_same_dtype(name, x, dout=dout)
@@ -258,6 +273,9 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, *,
     expected = (n, f, conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad))
     if dout.shape != expected:
         raise ValueError(f"{name}: dout must have the forward output's shape {expected}, got {dout.shape}")
+    if groups != 1:
+        dx, dw = _grouped_backward(dout, x, w, stride, pad, algo, groups, need_dx)
+        return dx, dw, dout.sum(axis=(0, 2, 3))
     backward = ALGORITHMS[algo][1]
     if need_dx or algo == "naive":  # the naive loops are the reference: always the whole computation
         dx, dw = backward(dout, x, np.ascontiguousarray(w), stride, pad)
@@ -267,3 +285,48 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, *,
         dx = None
     db = dout.sum(axis=(0, 2, 3))
     return dx, dw, db
+
+
+def _grouped_forward(x, w, b, stride, pad, algo, name, filters, groups):
+    """:func:`conv2d_forward` for ``groups > 1``: one ungrouped convolution per channel slice.
+
+    ``out[:, g-th F/G slice] = conv(x[:, g-th C/G slice], w[g-th F/G slice])``;
+    the slices are copied contiguous (the kernels want C-order input).
+    """
+    if filters is not None:
+        raise ValueError(f"{name}: filters= is only for groups=1, got groups={groups}")
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    fg = f // groups
+    algo = choose_algorithm((n, cg, h, wd), (fg, cg, kh, kw), stride, pad, algo)
+    ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
+    out = np.empty((n, f, ho, wo), dtype=x.dtype)
+    for g in range(groups):
+        xg = np.ascontiguousarray(x[:, g * cg:(g + 1) * cg])        # (N, C/G, H, W)
+        wg = np.ascontiguousarray(w[g * fg:(g + 1) * fg])           # (F/G, C/G, KH, KW)
+        bg = np.ascontiguousarray(b[g * fg:(g + 1) * fg])
+        if algo in FILTER_TRANSFORMS:
+            out[:, g * fg:(g + 1) * fg] = ALGORITHMS[algo][0](xg, wg, bg, stride, pad, FILTER_TRANSFORMS[algo](wg))
+        else:
+            out[:, g * fg:(g + 1) * fg] = ALGORITHMS[algo][0](xg, wg, bg, stride, pad)
+    return out, Conv2dCache(x, w, stride, pad, algo, groups)
+
+
+def _grouped_backward(dout, x, w, stride, pad, algo, groups, need_dx):
+    """``(dx, dw)`` for ``groups > 1``: each group's backward on its slices, written into its slice."""
+    f, cg, _, _ = w.shape
+    fg = f // groups
+    backward = ALGORITHMS[algo][1]
+    dx = np.empty_like(x) if need_dx else None
+    dw = np.empty_like(w)
+    for g in range(groups):
+        xg = np.ascontiguousarray(x[:, g * cg:(g + 1) * cg])        # (N, C/G, H, W)
+        wg = np.ascontiguousarray(w[g * fg:(g + 1) * fg])           # (F/G, C/G, KH, KW)
+        dg = np.ascontiguousarray(dout[:, g * fg:(g + 1) * fg])     # (N, F/G, H_out, W_out)
+        if need_dx or algo == "naive":
+            dxg, dw[g * fg:(g + 1) * fg] = backward(dg, xg, wg, stride, pad)
+        else:
+            dxg, dw[g * fg:(g + 1) * fg] = backward(dg, xg, wg, stride, pad, need_dx=False)
+        if need_dx:
+            dx[:, g * cg:(g + 1) * cg] = dxg
+    return dx, dw
