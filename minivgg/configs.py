@@ -10,7 +10,22 @@ A config is a list read left to right:
   followed by a ReLU;
 * a tuple ``(c, k)``         -- a ``k x k`` convolution (config C's 1x1 convs),
   stride 1, pad ``k // 2``, followed by a ReLU;
-* ``"M"``                    -- a 2x2 max-pool with stride 2 (halves H and W).
+* ``"M"``                    -- a 2x2 max-pool with stride 2 (halves H and W);
+* ``"LRN"``                  -- AlexNet's local response normalisation across
+  channels with the paper's constants (size 5, alpha 1e-4, beta 0.75, k 2;
+  :mod:`minivgg.ops.lrn`), no parameters (config A-LRN, ``vgg11-lrn``);
+* ``("P", k, s)``            -- a ``k x k`` max-pool with stride ``s`` (AlexNet's
+  overlapping 3x3/2);
+* ``(c, k, s, p, g)``        -- a ``k x k`` conv to ``c`` channels, stride ``s``,
+  pad ``p``, ``g`` channel groups (AlexNet's 11x11/4 and two-GPU convs), then a ReLU.
+
+AlexNet (Krizhevsky et al. 2012) is kept here as a comparison architecture
+(``"alexnet"``: the two-GPU original, 227x227 input, 60,965,224 parameters;
+``"alexnet-tv"``: torchvision's single-GPU variant, 224x224, 61,100,840). Its
+layers are named flat, as in Caffe: ``conv1`` ... ``conv5``, ``norm1``,
+``norm2``, ``pool1``, ``pool2``, ``pool5`` (a norm or pool takes the number of
+the conv before it). torchvision's ``AdaptiveAvgPool2d((6, 6))`` is not a
+layer here: at 224 pool5 is already 6x6, where it is the identity.
 
 After the convolutional part every VGG has the same classifier:
 flatten -> fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8.
@@ -44,6 +59,12 @@ CONFIGS: dict[str, list[ConfigItem]] = {
     "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    # AlexNet: conv (c, k, stride, pad, groups), overlapping pools ("P", 3, 2)
+    "AlexNet": [(96, 11, 4, 0, 1), "LRN", ("P", 3, 2), (256, 5, 1, 2, 2), "LRN", ("P", 3, 2),
+                (384, 3, 1, 1, 1), (384, 3, 1, 1, 2), (256, 3, 1, 1, 2), ("P", 3, 2)],
+    "AlexNet-tv": [(64, 11, 4, 2, 1), ("P", 3, 2), (192, 5, 1, 2, 1), ("P", 3, 2),
+                   (384, 3, 1, 1, 1), (256, 3, 1, 1, 1), (256, 3, 1, 1, 1), ("P", 3, 2)],
 }
 
 # Readable names for the letters; "vgg16" is config D, not C.
@@ -53,7 +74,16 @@ ARCHS: dict[str, str] = {
     "vgg16c": "C",
     "vgg16": "D",
     "vgg19": "E",
+    "vgg11-lrn": "A-LRN",
+    "alexnet": "AlexNet",
+    "alexnet-tv": "AlexNet-tv",
 }
+
+#: Architectures whose layers are named flat (``conv1``, ``norm1``, ``pool1``) rather than by VGG block.
+FLAT_NAMES = frozenset({"alexnet", "alexnet-tv"})
+
+#: Input side each named architecture expects when none is given (VGG's 224; AlexNet's original 227).
+DEFAULT_INPUT = {"alexnet": 227}
 
 
 @dataclass(frozen=True)
@@ -64,19 +94,22 @@ class LayerSpec:
     ----------
     name:
         The lecture's name: ``conv1_1``, ``relu1_1``, ``pool1``, ``flatten``,
-        ``fc6``, ``relu6``, ``drop6``, ..., ``fc8``.
+        ``fc6``, ``relu6``, ``drop6``, ..., ``fc8`` (AlexNet: ``conv1``, ``norm1``, ``pool1``, ...).
     kind:
-        One of ``"conv"``, ``"relu"``, ``"pool"``, ``"flatten"``, ``"dense"``,
+        One of ``"conv"``, ``"relu"``, ``"lrn"``, ``"pool"``, ``"flatten"``, ``"dense"``,
         ``"dropout"``.
     in_shape, out_shape:
         Per-image shapes: ``(C, H, W)`` for the convolutional part, ``(D,)``
         after flattening.
     kernel, stride, pad:
-        Window size, stride and zero padding (conv and pool; 0 otherwise).
+        Window size, stride and zero padding (conv and pool; 0 otherwise); for
+        ``"lrn"`` ``kernel`` is the channel window (5).
     in_channels, out_channels:
         Conv channels or dense in/out features (0 for parameter-free layers).
     p:
         Drop probability (dropout only).
+    groups:
+        Conv channel groups (AlexNet's two GPUs: 2); the weight is ``(F, C/groups, K, K)``.
     """
 
     name: str
@@ -89,12 +122,13 @@ class LayerSpec:
     in_channels: int = 0
     out_channels: int = 0
     p: float = 0.0
+    groups: int = 1
 
     @property
     def weight_shape(self) -> tuple | None:
         """Shape of the weight: ``(F, C, KH, KW)`` for conv, ``(D_in, D_out)`` for dense."""
         if self.kind == "conv":
-            return (self.out_channels, self.in_channels, self.kernel, self.kernel)
+            return (self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel)
         if self.kind == "dense":
             return (self.in_channels, self.out_channels)
         return None
@@ -115,14 +149,14 @@ class LayerSpec:
     def macs(self) -> int:
         """Forward multiply-accumulates for ONE image (multiply by the batch for N images).
 
-        conv: ``H_out * W_out * F * KH * KW * C`` (every output value is a
-        ``C*KH*KW`` dot product); dense: ``D_in * D_out``; every other layer 0
+        conv: ``H_out * W_out * F * KH * KW * C / groups`` (every output value is a
+        ``C/groups*KH*KW`` dot product); dense: ``D_in * D_out``; every other layer 0
         (its comparisons and additions are counted separately by the analysis).
         FLOPs are ``2 * macs``. Backward costs twice the forward (``dx`` and ``dw``).
         """
         if self.kind == "conv":
             _, ho, wo = self.out_shape
-            return ho * wo * self.out_channels * self.kernel * self.kernel * self.in_channels
+            return ho * wo * self.out_channels * self.kernel * self.kernel * (self.in_channels // self.groups)
         if self.kind == "dense":
             return self.in_channels * self.out_channels
         return 0
@@ -142,6 +176,8 @@ def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[Config
             return key.lower(), list(CONFIGS[ARCHS[key.lower()]])
         if key.upper() in CONFIGS and len(key) == 1:
             return key.upper(), list(CONFIGS[key.upper()])
+        if key.upper() == "A-LRN":
+            return "A-LRN", list(CONFIGS["A-LRN"])
         known = ", ".join(list(ARCHS) + list(CONFIGS))
         raise ValueError(f"unknown architecture {config!r}; expected a VGG name, one of {known}, or a custom list")
     items = list(config)
@@ -149,7 +185,9 @@ def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[Config
         raise ValueError("custom VGG config is empty; expected a list like [64, 'M', 128, 'M']")
     for i, item in enumerate(items):
         ok = (
-            item == "M"
+            item in ("M", "LRN")
+            or _is_pool_item(item)
+            or _is_conv5_item(item)
             or (isinstance(item, int) and not isinstance(item, bool) and item > 0)
             or (
                 isinstance(item, (tuple, list))
@@ -161,9 +199,25 @@ def resolve_config(config: str | Sequence[ConfigItem]) -> tuple[str, list[Config
         if not ok:
             raise ValueError(
                 f"custom VGG config item {i} is {item!r}; expected a positive int (3x3 conv), "
-                "a (channels, odd kernel) pair, or 'M' (2x2 max-pool)"
+                "a (channels, odd kernel) pair, (channels, kernel, stride, pad, groups), "
+                "'M' (2x2 max-pool), ('P', kernel, stride) or 'LRN'"
             )
     return "custom", [tuple(i) if isinstance(i, list) else i for i in items]
+
+
+def _pos(v: Any, minimum: int = 1) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _is_pool_item(item: Any) -> bool:
+    """``("P", k, s)``: a k x k max-pool with stride s."""
+    return isinstance(item, (tuple, list)) and len(item) == 3 and item[0] == "P" and _pos(item[1]) and _pos(item[2])
+
+
+def _is_conv5_item(item: Any) -> bool:
+    """``(c, k, stride, pad, groups)``; ``groups`` must divide ``c`` (the input side is checked when built)."""
+    return (isinstance(item, (tuple, list)) and len(item) == 5 and _pos(item[0]) and _pos(item[1])
+            and _pos(item[2]) and _pos(item[3], 0) and _pos(item[4]) and item[0] % item[4] == 0)
 
 
 def scaled(channels: int, width: float) -> int:
@@ -173,7 +227,7 @@ def scaled(channels: int, width: float) -> int:
 
 def min_input_size(config: Sequence[ConfigItem]) -> int:
     """Smallest square input that every pool of ``config`` can halve: ``2 ** pools``."""
-    return 2 ** sum(1 for item in config if item == "M")
+    return 2 ** sum(1 for item in config if item == "M" or _is_pool_item(item))
 
 
 def _is_count(value: Any) -> bool:
@@ -202,7 +256,7 @@ class VGGConfig:
     arch: str = "vgg16"        # "vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19", a letter "A"-"E", or "custom"
     layers: tuple = ()         # Table 1's list, e.g. (64, "M", 128, "M", ...); () = the named arch's
     num_classes: int = 1000    # outputs of fc8 (ImageNet: 1000)
-    input_size: int = 224      # side of the square input; at least 2 ** (number of pools)
+    input_size: int | None = None  # side of the square input (None: 224, AlexNet's 227); >= 2 ** pools
     in_channels: int = 3       # image channels: 3 for RGB, 1 for MNIST
     width: float = 1.0         # multiplier on every conv's channel count (1.0 = the paper)
     fc_width: int = 4096       # width of fc6 and fc7 (the paper: 4096)
@@ -218,6 +272,8 @@ class VGGConfig:
             label = resolve_config(self.arch)[0]
         object.__setattr__(self, "arch", label)
         object.__setattr__(self, "layers", tuple(items))
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", DEFAULT_INPUT.get(label, 224))
         for field_name in ("num_classes", "input_size", "in_channels", "fc_width"):
             value = getattr(self, field_name)
             if not _is_count(value) or value < 1:
@@ -237,6 +293,12 @@ class VGGConfig:
             pools = sum(1 for item in items if item == "M")
             raise ValueError(f"VGGConfig input_size {self.input_size} is too small for {pools} max-pools; "
                              f"expected at least {need}")
+        if any(not isinstance(i, int) and len(i) != 2 for i in items if i not in ("M", "LRN")):
+            # strided convs and overlapping pools: walk the shapes once to find a layer with nothing left
+            for spec in _build_specs(self):
+                if min(spec.out_shape) < 1:
+                    raise ValueError(f"VGGConfig input_size {self.input_size} is too small: {spec.name} "
+                                     f"would output {spec.out_shape}")
 
     @classmethod
     def from_arch(cls, arch: "str | Sequence[ConfigItem] | VGGConfig" = "vgg16", **fields: Any) -> "VGGConfig":
@@ -266,8 +328,8 @@ class VGGConfig:
 
     @property
     def num_pools(self) -> int:
-        """Number of 2x2 max-pools (5 in every paper config)."""
-        return sum(1 for item in self.layers if item == "M")
+        """Number of max-pools (5 in every VGG config, 3 in AlexNet)."""
+        return sum(1 for item in self.layers if item == "M" or _is_pool_item(item))
 
     def describe(self) -> str:
         """One line, e.g. ``vgg16 (num_classes=1000, input_size=224, width=1, fc_width=4096, ...)``."""
@@ -364,21 +426,38 @@ def _build_specs(cfg: VGGConfig) -> list[LayerSpec]:
     specs: list[LayerSpec] = []
     c, h, w = cfg.in_channels, cfg.input_size, cfg.input_size
     block, index = 1, 0
+    flat = cfg.arch in FLAT_NAMES  # AlexNet: conv1..conv5; a norm/pool is numbered by the conv before it
+    convs = 0
     for item in cfg.layers:
-        if item == "M":
-            ho, wo = pool_output_size(h, 2, 2), pool_output_size(w, 2, 2)
-            specs.append(LayerSpec(f"pool{block}", "pool", (c, h, w), (c, ho, wo), kernel=2, stride=2))
+        if item == "LRN":
+            tag = f"{convs}" if flat else f"{block}_{index}"
+            specs.append(LayerSpec(f"norm{tag}", "lrn", (c, h, w), (c, h, w), kernel=5))
+            continue
+        if item == "M" or _is_pool_item(item):
+            k, st = (2, 2) if item == "M" else (item[1], item[2])
+            ho, wo = pool_output_size(h, k, st), pool_output_size(w, k, st)
+            specs.append(LayerSpec(f"pool{convs if flat else block}", "pool", (c, h, w), (c, ho, wo),
+                                   kernel=k, stride=st))
             h, w = ho, wo
             block, index = block + 1, 0
             continue
-        out_c, k = (item, 3) if isinstance(item, int) else item
-        out_c = scaled(out_c, cfg.width)
-        index += 1
-        pad = k // 2  # "same" padding: VGG's convs keep H and W, pools halve them
-        ho, wo = conv_output_size(h, k, 1, pad), conv_output_size(w, k, 1, pad)
-        specs.append(LayerSpec(f"conv{block}_{index}", "conv", (c, h, w), (out_c, ho, wo),
-                               kernel=k, stride=1, pad=pad, in_channels=c, out_channels=out_c))
-        specs.append(LayerSpec(f"relu{block}_{index}", "relu", (out_c, ho, wo), (out_c, ho, wo)))
+        if isinstance(item, int):
+            out_c, k, st, pad, groups = item, 3, 1, 1, 1
+        elif len(item) == 2:
+            out_c, k = item
+            st, pad, groups = 1, k // 2, 1  # "same" padding: VGG's convs keep H and W, pools halve them
+        else:
+            out_c, k, st, pad, groups = item
+        out_c = scaled(out_c, cfg.width) if groups == 1 else max(groups, scaled(out_c // groups, cfg.width) * groups)
+        if c % groups:
+            raise ValueError(f"VGGConfig: conv {convs + 1} has {groups} groups but {c} input channels; "
+                             "groups must divide them")
+        index, convs = index + 1, convs + 1
+        tag = f"{convs}" if flat else f"{block}_{index}"
+        ho, wo = conv_output_size(h, k, st, pad), conv_output_size(w, k, st, pad)
+        specs.append(LayerSpec(f"conv{tag}", "conv", (c, h, w), (out_c, ho, wo),
+                               kernel=k, stride=st, pad=pad, in_channels=c, out_channels=out_c, groups=groups))
+        specs.append(LayerSpec(f"relu{tag}", "relu", (out_c, ho, wo), (out_c, ho, wo)))
         c, h, w = out_c, ho, wo
 
     d = c * h * w

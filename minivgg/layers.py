@@ -108,13 +108,17 @@ class Conv2d(Layer):
 
     def __init__(self, name: str, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
                  pad: int | None = None, *, dtype=np.float32, init: str = "he",
-                 rng: np.random.Generator | None = None, algo: str = "auto") -> None:
+                 rng: np.random.Generator | None = None, algo: str = "auto", groups: int = 1) -> None:
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng(0)
         self.stride, self.pad = stride, kernel // 2 if pad is None else pad
         self.algo = algo
-        shape = (out_channels, in_channels, kernel, kernel)
-        self.params["w"] = init_weight(shape, in_channels * kernel * kernel, init, rng, dtype)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.groups = groups  # AlexNet's two-GPU convs: weights (F, C/groups, K, K)
+        shape = (out_channels, in_channels // groups, kernel, kernel)
+        self.params["w"] = init_weight(shape, in_channels // groups * kernel * kernel, init, rng, dtype)
         self.params["b"] = np.zeros(out_channels, dtype=dtype)
         self._filters: tuple | None = None  # (algo, copy of w, transformed w): the inference filter cache
         self._cache_filters = True
@@ -133,6 +137,8 @@ class Conv2d(Layer):
     def _transformed_filters(self, x, algo: str) -> np.ndarray | None:
         """The cached transform of ``params["w"]`` for the algorithm this input gets, or ``None``."""
         w = self.params["w"]
+        if self.groups != 1:
+            return None  # grouped convs transform per group inside conv2d_forward (AlexNet only)
         if not (isinstance(x, np.ndarray) and x.ndim == 4 and isinstance(w, np.ndarray) and w.ndim == 4
                 and x.dtype == w.dtype and w.dtype in (np.float32, np.float64) and x.shape[1] == w.shape[1]):
             return None  # conv2d_forward will explain what is wrong
@@ -153,6 +159,8 @@ class Conv2d(Layer):
         """``self.algo``, with ``"tune"`` resolved by the shared :data:`TUNER` for this input."""
         if self.algo != "tune":
             return self.algo
+        if self.groups != 1:
+            return "auto"  # the tuner times ungrouped shapes only
         w = self.params["w"]
         if not (isinstance(x, np.ndarray) and x.ndim == 4 and isinstance(w, np.ndarray) and w.ndim == 4):
             return "auto"  # conv2d_forward will explain what is wrong
@@ -162,7 +170,7 @@ class Conv2d(Layer):
         algo = self._algo_for(x, train)
         filters = self._transformed_filters(x, algo) if self._cache_filters and not train else None
         out, cache = ops.conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.pad,
-                                        algo=algo, name=self.name, filters=filters)
+                                        algo=algo, name=self.name, filters=filters, groups=self.groups)
         self._keep(cache, train)
         return out
 
@@ -182,6 +190,22 @@ class ReLU(Layer):
 
     def backward(self, dout):
         return ops.relu_backward(dout, self._take_cache())
+
+
+class LRN(Layer):
+    """Local response normalisation across channels (AlexNet); no parameters. See :func:`minivgg.ops.lrn_forward`."""
+
+    def __init__(self, name: str, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> None:
+        super().__init__(name)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x, train=False):
+        out, cache = ops.lrn_forward(x, self.size, self.alpha, self.beta, self.k, name=self.name)
+        self._keep(cache, train)
+        return out
+
+    def backward(self, dout):
+        return ops.lrn_backward(dout, self._take_cache())
 
 
 class MaxPool2d(Layer):

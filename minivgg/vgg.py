@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .configs import ConfigItem, LayerSpec, VGGConfig, param_count
-from .layers import INITS, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, ReLU, Sequential
+from .layers import INITS, LRN, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, ReLU, Sequential
 from .ops import softmax, softmax_cross_entropy
 
 #: The layer whose activations are "FC7 features": fc7 after its ReLU, as the
@@ -112,11 +112,13 @@ class VGG:
     def _build(self, spec: LayerSpec, rng: np.random.Generator, algo: str) -> Layer:
         if spec.kind == "conv":
             return Conv2d(spec.name, spec.in_channels, spec.out_channels, spec.kernel, spec.stride, spec.pad,
-                          dtype=self.dtype, init=self.init, rng=rng, algo=algo)
+                          dtype=self.dtype, init=self.init, rng=rng, algo=algo, groups=spec.groups)
         if spec.kind == "dense":
             return Dense(spec.name, spec.in_channels, spec.out_channels, dtype=self.dtype, init=self.init, rng=rng)
         if spec.kind == "relu":
             return ReLU(spec.name)
+        if spec.kind == "lrn":
+            return LRN(spec.name, spec.kernel)
         if spec.kind == "pool":
             return MaxPool2d(spec.name, spec.kernel, spec.stride)
         if spec.kind == "flatten":

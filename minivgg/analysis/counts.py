@@ -247,7 +247,7 @@ class Summary:
 # the model
 # ---------------------------------------------------------------------------
 
-def summarize(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int = 224, batch: int = 1,
+def summarize(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int | None = None, batch: int = 1,
               dtype="float32", width: float = 1.0, *, in_channels: int = 3, num_classes: int = 1000,
               fc_width: int = 4096, dropout: float = 0.5,
               algo: str = "auto") -> Summary:
@@ -259,7 +259,8 @@ def summarize(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int = 224,
         ``"vgg11" | "vgg13" | "vgg16c" | "vgg16" | "vgg19"``, ``"A"``-``"E"`` or a custom
         config list (see :mod:`minivgg.configs`).
     input_size : int
-        Side of the square input; at least ``2**pools`` (32 for the paper's configs).
+        Side of the square input; at least ``2**pools`` (32 for the paper's configs);
+        ``None``: the architecture's (224; the original AlexNet's 227).
     batch : int >= 1
     dtype : {"float32", "float64"} or a NumPy float dtype
     width : float
@@ -283,7 +284,8 @@ def summarize(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int = 224,
     label, items = resolve_config(arch)
     dt = resolve_dtype(dtype)
     batch = _check_batch(batch)
-    specs = layer_specs(items, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
+    # a name (not its list) so the arch's own naming (AlexNet's conv1..) and default input (227) apply
+    specs = layer_specs(arch.strip() if isinstance(arch, str) else items, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
                         width=width, fc_width=fc_width, dropout=dropout)
     return summarize_specs(specs, arch=label, config=items, batch=batch, dtype=dt, width=width,
                            algo=algo)
@@ -314,12 +316,12 @@ def summarize_specs(specs: Sequence[LayerSpec], *, arch: str = "custom", config:
     owner: list[int] = []
     new_output: list[bool] = []
     for i, s in enumerate(specs):
-        new = s.kind in ("conv", "relu", "pool", "dense") or (s.kind == "dropout" and s.p > 0)
+        new = s.kind in ("conv", "relu", "lrn", "pool", "dense") or (s.kind == "dropout" and s.p > 0)
         new_output.append(new)
         owner.append(i if new else (owner[i - 1] if i else -1))
     kept_arrays: set[int] = set()
     for i, s in enumerate(specs):
-        if s.kind in ("conv", "dense"):           # caches its input
+        if s.kind in ("conv", "dense", "lrn"):    # caches its input (LRN also its scale, below)
             kept_arrays.add(owner[i - 1] if i else -1)
         elif s.kind == "relu":                    # caches its output
             kept_arrays.add(i)
@@ -335,17 +337,22 @@ def summarize_specs(specs: Sequence[LayerSpec], *, arch: str = "custom", config:
         weights = _prod(s.weight_shape) if s.weight_shape else 0
         biases = _prod(s.bias_shape) if s.bias_shape else 0
         macs = batch * s.macs  # LayerSpec holds the formula: conv H_out*W_out*F*K*K*C, dense D_in*D_out
-        bias_adds = relu_cmp = pool_cmp = workspace = index_bytes = 0
+        bias_adds = relu_cmp = pool_cmp = workspace = index_bytes = scale_bytes = 0
         conv_algo = ""
         if s.kind == "conv":
             bias_adds = out_vals
-            x_shape, w_shape = (batch, *s.in_shape), s.weight_shape
+            # a grouped conv runs one ungrouped conv per group: the workspace of one group's shapes
+            x_shape, w_shape = (batch, s.in_shape[0] // s.groups, *s.in_shape[1:]), s.weight_shape
+            if s.groups != 1:
+                w_shape = (w_shape[0] // s.groups, *w_shape[1:])
             conv_algo = choose_algorithm(x_shape, w_shape, s.stride, s.pad, algo)
             workspace = conv_workspace(x_shape, w_shape, s.stride, s.pad, isz, conv_algo)
         elif s.kind == "dense":
             bias_adds = out_vals
         elif s.kind == "relu":
             relu_cmp = out_vals
+        elif s.kind == "lrn":
+            scale_bytes = out_vals * isz         # its cache's denominator base s, one float per element
         elif s.kind == "pool":
             pool_cmp = out_vals * (s.kernel * s.kernel - 1)
             workspace = index_bytes = out_vals   # uint8 arg-max, 1 byte each
@@ -362,11 +369,11 @@ def summarize_specs(specs: Sequence[LayerSpec], *, arch: str = "custom", config:
             r += (spatial - 1) * j               # fc6: spatial = pool5's side; later: 1
             spatial = 1
 
-        kept = (out_vals * isz if i in kept_arrays else 0) + index_bytes
+        kept = (out_vals * isz if i in kept_arrays else 0) + index_bytes + scale_bytes
         kept_index += index_bytes
         # inference: dropout is the identity, flatten a view; the image is the caller's
         working = in_vals * isz if i > 0 and owner[i - 1] != -1 else 0
-        working += (out_vals * isz if s.kind in ("conv", "relu", "pool", "dense") else 0) + workspace
+        working += (out_vals * isz if s.kind in ("conv", "relu", "lrn", "pool", "dense") else 0) + workspace
         layers.append(LayerStats(
             name=s.name, type=s.kind, output_shape=tuple(s.out_shape), weights=weights, biases=biases,
             params=weights + biases, activations=out_vals, activation_bytes=out_vals * isz, macs=macs,

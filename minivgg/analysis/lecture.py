@@ -12,11 +12,12 @@ from typing import Sequence
 from .counts import MB, MIB, Summary, summarize
 from .report import _config_letter
 
-def compare(archs: Sequence = ("vgg11", "vgg13", "vgg16", "vgg19"), input_size: int = 224, batch: int = 1,
+def compare(archs: Sequence = ("vgg11", "vgg13", "vgg16", "vgg19"), input_size: int | None = None, batch: int = 1,
             dtype="float32", width: float = 1.0, **kwargs) -> list[dict]:
     """All configurations side by side: parameters, MACs and memory (one dict per arch).
 
     ``archs`` items are names or custom config lists; ``kwargs`` go to :func:`summarize`.
+    ``input_size=None`` gives each architecture its own (224; the original AlexNet 227).
     Keys: ``arch, config, conv_layers, weight_layers, params, param_bytes, macs, flops,
     forward_bytes, backward_bytes, inference_peak_bytes, fc6_param_share``.
     """
@@ -46,7 +47,9 @@ def format_compare(rows: Sequence[dict]) -> str:
              f"{'arch':<8} {'cfg':<3} {'weight layers':>13} {'params':>13} {'GMACs':>7} {'fwd MiB':>8} "
              f"{'kept MiB':>8} {'peak MiB':>8} {'fc6 %':>6} {'params x':>8} {'MACs x':>7}"]
     for r in rows:
-        lines.append(f"{r['arch']:<8} {r['config']:<3} {r['weight_layers']:>13} {r['params']:>13,} "
+        # an arch at another input size than the header's (AlexNet's 227) says so
+        arch = r["arch"] if r["input_size"] == r0["input_size"] else f"{r['arch']}@{r['input_size']}"
+        lines.append(f"{arch:<8} {r['config']:<3} {r['weight_layers']:>13} {r['params']:>13,} "
                      f"{r['macs'] / 1e9:>7.2f} {r['forward_bytes'] / MIB:>8.1f} {r['backward_bytes'] / MIB:>8.1f} "
                      f"{r['inference_peak_bytes'] / MIB:>8.1f} {100 * r['fc6_param_share']:>6.1f} "
                      f"{r['params'] / r0['params']:>8.3f} {r['macs'] / r0['macs']:>7.3f}")

@@ -13,7 +13,8 @@ from ._common import arch_name, output_path, positive_int, width_multiplier
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--input-size, --batch, --dtype, --width: the options every analysis command shares."""
-    p.add_argument("--input-size", type=positive_int, default=224, help="square input side (default 224, min 32)")
+    p.add_argument("--input-size", type=positive_int, default=None,
+                   help="square input side (default: the architecture's, 224; alexnet 227; min 32 for VGG)")
     p.add_argument("--batch", type=positive_int, default=1, help="images per batch (default 1)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     p.add_argument("--width", type=width_multiplier, default=1.0, help="conv channel multiplier (default 1.0)")
@@ -22,7 +23,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="layer table: params, activations, memory, MACs, receptive field",
                        description="Analytic figures of a VGG from its config alone (no activations allocated).")
-    p.add_argument("arch", type=arch_name, help="vgg11, vgg13, vgg16c, vgg16, vgg19 or a letter A-E")
+    p.add_argument("arch", type=arch_name,
+                   help="vgg11, vgg13, vgg16c, vgg16, vgg19, vgg11-lrn, alexnet, alexnet-tv or a letter A-E")
     add_model_options(p)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--plot", metavar="FILE.png", help="also draw memory and parameters per layer (needs matplotlib)")
