@@ -93,3 +93,111 @@ def test_grouped_conv_bad_groups_are_named(c, f, wc, groups, words):
     x, w, b = np.ones((1, c, 4, 4)), np.ones((f, wc, 3, 3)), np.ones(f)
     with pytest.raises(ValueError, match=words):
         ops.conv2d_forward(x, w, b, 1, 1, groups=groups, name="conv2")
+
+
+# ---------------------------------------------------------------- AlexNet and A-LRN as configs
+
+def _conv(f, c, k, groups=1):
+    """Weights + biases of a conv, written out: F * (C/groups) * K * K + F."""
+    return f * (c // groups) * k * k + f
+
+
+def _dense(d_in, d_out):
+    return d_in * d_out + d_out
+
+
+# Per-layer arithmetic by hand (Krizhevsky et al. 2012, Fig. 2; torchvision's alexnet), not from minivgg.
+ALEXNET_BY_HAND = (_conv(96, 3, 11) + _conv(256, 96, 5, 2) + _conv(384, 256, 3) + _conv(384, 384, 3, 2)
+                   + _conv(256, 384, 3, 2) + _dense(256 * 6 * 6, 4096) + _dense(4096, 4096) + _dense(4096, 1000))
+ALEXNET_TV_BY_HAND = (_conv(64, 3, 11) + _conv(192, 64, 5) + _conv(384, 192, 3) + _conv(256, 384, 3)
+                      + _conv(256, 256, 3) + _dense(256 * 6 * 6, 4096) + _dense(4096, 4096) + _dense(4096, 1000))
+
+
+def test_hand_counts_are_the_published_ones():
+    assert ALEXNET_BY_HAND == 60_965_224
+    assert ALEXNET_TV_BY_HAND == 61_100_840
+
+
+@pytest.mark.parametrize("arch, expected", [("alexnet", 60_965_224), ("alexnet-tv", 61_100_840),
+                                            ("vgg11-lrn", 132_863_336), ("vgg11", 132_863_336)])
+def test_config_counts(arch, expected):
+    from minivgg.configs import VGGConfig
+    assert VGGConfig.from_arch(arch).num_params == expected
+
+
+def test_alexnet_layer_names_shapes_and_default_input():
+    from minivgg.configs import VGGConfig
+    cfg = VGGConfig.from_arch("alexnet")
+    assert cfg.input_size == 227
+    specs = {s.name: s for s in cfg.specs()}
+    assert [s.name for s in cfg.specs() if s.kind in ("conv", "lrn", "pool", "dense")] == [
+        "conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5",
+        "fc6", "fc7", "fc8"]
+    assert specs["conv1"].out_shape == (96, 55, 55)   # (227 - 11) / 4 + 1
+    assert specs["pool1"].out_shape == (96, 27, 27)   # overlapping 3x3/2
+    assert specs["pool5"].out_shape == (256, 6, 6)
+    assert specs["conv2"].weight_shape == (256, 48, 5, 5)
+    assert VGGConfig.from_arch("alexnet-tv").specs()[0].out_shape == (64, 55, 55)  # 224, pad 2
+    lrn = [s.name for s in VGGConfig.from_arch("vgg11-lrn").specs()][:4]
+    assert lrn == ["conv1_1", "relu1_1", "norm1_1", "pool1"]
+
+
+def test_alexnet_too_small_input_is_named():
+    from minivgg.configs import VGGConfig
+    with pytest.raises(ValueError, match="too small"):
+        VGGConfig.from_arch("alexnet", input_size=40)
+
+
+@pytest.mark.parametrize("arch, expected", [("alexnet", 60_965_224), ("alexnet-tv", 61_100_840),
+                                            ("vgg11-lrn", 132_863_336)])
+def test_built_model_has_the_counted_parameters(arch, expected):
+    from minivgg.vgg import VGG
+    model = VGG(arch)
+    assert sum(v.size for v in model.params.values()) == expected
+    if arch == "alexnet":
+        assert model.params["conv2.w"].shape == (256, 48, 5, 5)
+        assert "norm1" in [layer.name for layer in model.layers.layers]
+
+
+def test_alexnet_forward_float32_shape():
+    from minivgg.vgg import VGG
+    model = VGG("alexnet", dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, 227, 227)).astype(np.float32)
+    out = model.forward(x)
+    assert out.shape == (1, 1000) and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_alexnet_small_trains_through_lrn_and_groups(rng):
+    """Gradient check of the whole small AlexNet (LRN + grouped convs + overlapping pools) in float64."""
+    from minivgg.gradcheck import check_params
+    from minivgg.vgg import VGG
+    model = VGG("alexnet", input_size=67, width=0.0625, fc_width=8, num_classes=3, dropout=0.0, dtype=np.float64)
+    x = rng.standard_normal((2, 3, 67, 67))
+    y = np.array([0, 2])
+    _, grads = model.loss(x, y)
+    report = check_params(lambda: model.loss(x, y)[0], model.params, grads, max_coords=6)
+    assert report.passed, str(report)
+
+
+def test_alexnet_tv_matches_torch_float64(rng):
+    """Forward of torchvision's AlexNet layout (conv/ReLU/pool then the classifier) with the same weights."""
+    torch = pytest.importorskip("torch")
+    from minivgg.vgg import VGG
+    model = VGG("alexnet-tv", input_size=63, width=0.125, fc_width=16, num_classes=5, dtype=np.float64)
+    x = rng.standard_normal((2, 3, 63, 63))
+    for k in model.params:
+        if k.endswith(".b"):
+            model.params[k][...] = rng.standard_normal(model.params[k].shape)
+    out = model.forward(x)
+    p = {k: torch.tensor(v) for k, v in model.params.items()}
+    F = torch.nn.functional
+    t = torch.tensor(x)
+    for i, pad in zip(range(1, 6), (2, 2, 1, 1, 1)):
+        t = F.relu(F.conv2d(t, p[f"conv{i}.w"], p[f"conv{i}.b"], stride=4 if i == 1 else 1, padding=pad))
+        if i in (1, 2, 5):
+            t = F.max_pool2d(t, 3, 2)
+    t = t.flatten(1)
+    t = F.relu(t @ p["fc6.w"] + p["fc6.b"])
+    t = F.relu(t @ p["fc7.w"] + p["fc7.b"])
+    t = t @ p["fc8.w"] + p["fc8.b"]
+    np.testing.assert_allclose(out, t.numpy(), rtol=1e-10, atol=1e-10)
