@@ -201,3 +201,19 @@ def test_alexnet_tv_matches_torch_float64(rng):
     t = F.relu(t @ p["fc7.w"] + p["fc7.b"])
     t = t @ p["fc8.w"] + p["fc8.b"]
     np.testing.assert_allclose(out, t.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# MACs per image by hand: H_out * W_out * F * K * K * C/groups per conv, D_in * D_out per fc (227 input)
+ALEXNET_MACS_BY_HAND = (55 * 55 * 96 * 11 * 11 * 3 + 27 * 27 * 256 * 5 * 5 * 48 + 13 * 13 * 384 * 9 * 256
+                        + 13 * 13 * 384 * 9 * 192 + 13 * 13 * 256 * 9 * 192 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)
+
+
+def test_alexnet_macs_and_the_lecture_ratio_line():
+    from minivgg.analysis import compare, format_compare, summarize
+    assert summarize("alexnet").totals.macs == ALEXNET_MACS_BY_HAND == 724_406_816
+    vgg16_params, vgg16_macs = 138_357_544, 15_470_264_320  # torchvision's count; the lecture's 15.5 GMACs
+    text = format_compare(compare(["vgg16", "alexnet"]))
+    expected = (f"vgg16 has {vgg16_params / 60_965_224:.2f}x alexnet's parameters and "
+                f"{vgg16_macs / ALEXNET_MACS_BY_HAND:.1f}x its MACs")
+    assert expected in text and "2.27x" in expected and "21.4x" in expected
+    assert "alexnet@227" in text  # a row at another input size than the header's says so

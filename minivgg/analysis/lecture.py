@@ -55,6 +55,10 @@ def format_compare(rows: Sequence[dict]) -> str:
                      f"{r['params'] / r0['params']:>8.3f} {r['macs'] / r0['macs']:>7.3f}")
     lines.append("GMACs = 10^9 multiply-adds (FLOPs = 2 x MACs); fwd = all layer outputs; kept = what training "
                  "keeps for backward; peak = inference peak incl. params; MiB = 2^20 B.")
+    for r in rows[1:]:  # the lecture's phrasing: "VGG-16 has about 2.3x AlexNet's parameters and ~21x its MACs"
+        if r["params"] < r0["params"]:
+            lines.append(f"{r0['arch']} has {r0['params'] / r['params']:.2f}x {r['arch']}'s parameters and "
+                         f"{r0['macs'] / r['macs']:.1f}x its MACs")
     return "\n".join(lines)
 
 
