@@ -38,7 +38,7 @@ def field_bounds(stats: LayerStats, input_size: int, index: int | None = None) -
     return lo, hi, max(lo, 0), min(hi, input_size - 1)
 
 
-def receptive_fields(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int = 224, *,
+def receptive_fields(arch: str | Sequence[ConfigItem] = "vgg16", input_size: int | None = None, *,
                      kinds: Sequence[str] = ("conv", "pool", "dense"), **kwargs) -> list[dict]:
     """Receptive field, effective stride and padding of each layer, with the centre unit's span.
 

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Receptive fields by the recurrences of Araujo et al. (Distill 2019); "
                                    "--measure also measures them on a real model by backpropagation.")
     p.add_argument("arch", type=arch_name, help="vgg11, vgg13, vgg16c, vgg16, vgg19 or a letter A-E")
-    p.add_argument("--input-size", type=positive_int, default=224, help="square input side (default 224)")
+    p.add_argument("--input-size", type=positive_int, default=None,
+                   help="square input side (default: the architecture's, 224; alexnet 227)")
     p.add_argument("--measure", action="store_true",
                    help="measure each pool's field on a real model by backprop (slower: ~30 s for VGG-16)")
     p.set_defaults(func=run)
