@@ -217,3 +217,16 @@ def test_alexnet_macs_and_the_lecture_ratio_line():
                 f"{vgg16_macs / ALEXNET_MACS_BY_HAND:.1f}x its MACs")
     assert expected in text and "2.27x" in expected and "21.4x" in expected
     assert "alexnet@227" in text  # a row at another input size than the header's says so
+
+
+def test_custom_grouped_config_errors_and_round_trip():
+    import json
+
+    from minivgg.configs import VGGConfig
+    with pytest.raises(ValueError, match="2 groups but 3 input channels"):
+        VGGConfig.from_arch([(8, 3, 2, 1, 2)])
+    with pytest.raises(ValueError, match="'LRN'"):
+        VGGConfig.from_arch([(8, 3, 2, 1, 3)])  # 3 groups do not divide 8 filters
+    for arch in ("alexnet", "alexnet-tv", "vgg11-lrn"):
+        cfg = VGGConfig.from_arch(arch)
+        assert VGGConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
