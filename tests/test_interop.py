@@ -200,3 +200,24 @@ def test_good_file_passes_the_same_checks(tmp_path):
     path = tmp_path / "ok.safetensors"
     write_safetensors(path, {"a": np.ones((4, 4), np.float32), "b": np.ones(4, np.float32)})
     assert set(read_safetensors(path)) == {"a", "b"}
+
+
+def test_half_and_bfloat16_values(tmp_path):
+    """F16 kept as float16; BF16 (the top 16 bits of a float32) widened to float32, exactly."""
+    half = np.array([0.5, -2.0, 65504.0], "<f2")
+    full = np.array([1.0, -3.5, 2.0 ** -10], "<f4")  # exactly representable in bfloat16
+    bf16 = (full.view("<u4") >> 16).astype("<u2")
+    header = {"h": {"dtype": "F16", "shape": [3], "data_offsets": [0, 6]},
+              "b": {"dtype": "BF16", "shape": [3], "data_offsets": [6, 12]}}
+    text = json.dumps(header).encode()
+    path = tmp_path / "half.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + half.tobytes() + bf16.tobytes())
+    got = read_safetensors(path)
+    assert got["h"].dtype == np.float16 and got["b"].dtype == np.float32
+    np.testing.assert_array_equal(got["h"], half)
+    np.testing.assert_array_equal(got["b"], full)
+
+
+def test_pth_out_is_refused_for_a_bad_suffix_before_reading(tmp_path):
+    with pytest.raises(ValueError, match=r"\.npz, \.pth, \.pt"):
+        convert(tmp_path / "missing.safetensors", tmp_path / "out.h5")
