@@ -221,3 +221,22 @@ def test_half_and_bfloat16_values(tmp_path):
 def test_pth_out_is_refused_for_a_bad_suffix_before_reading(tmp_path):
     with pytest.raises(ValueError, match=r"\.npz, \.pth, \.pt"):
         convert(tmp_path / "missing.safetensors", tmp_path / "out.h5")
+
+
+def test_predict_accepts_safetensors(tmp_path, tiny_vgg, capsys):
+    """The same weights as .npz and as a torchvision-layout .safetensors print the same top-3."""
+    pil = pytest.importorskip("PIL.Image")
+    from minivgg.cli import main
+    from minivgg.io.torchvision import to_torchvision
+    from minivgg.io.weights import save_weights
+
+    model = tiny_vgg(num_classes=1000, dtype=np.float32, seed=7)
+    save_weights(tmp_path / "w.npz", model.params, model.config)
+    write_safetensors(tmp_path / "w.safetensors", to_torchvision(model.params, model.config))
+    image = tmp_path / "cat.png"
+    pil.fromarray(np.random.default_rng(1).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(image)
+    printed = []
+    for name in ("w.npz", "w.safetensors"):
+        assert main(["predict", str(image), "--weights", str(tmp_path / name), "--top", "3"]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and printed[0].count("class") == 3
