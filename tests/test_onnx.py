@@ -120,3 +120,18 @@ def test_garbage_onnx_is_refused(tmp_path):
     path.write_bytes(b"\xff\x00not a protobuf" * 10)
     with pytest.raises(CheckpointError, match="junk.onnx"):
         load_model(path)
+
+
+def test_external_data_initializer_is_refused(tmp_path):
+    """A .onnx pointing at weights in another file is refused before that file is opened."""
+    m = _zoo_style(_small("vgg11", 7))
+    t = m.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.ClearField("float_data")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    entry = t.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    path = tmp_path / "ext.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises(CheckpointError, match=f"initializer {t.name} is stored in an external file"):
+        load_model(path)
