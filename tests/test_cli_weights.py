@@ -74,5 +74,5 @@ def test_convert_refuses_a_checkpoint_that_runs_code(tmp_path, capsys):
 
 def test_convert_to_unsupported_extension_exit_2(weights_file, tmp_path, capsys):
     _, path = weights_file
-    assert main(["convert", str(path), str(tmp_path / "out.pth")]) == 2
+    assert main(["convert", str(path), str(tmp_path / "out.h5")]) == 2
     assert ".npz" in capsys.readouterr().err

@@ -14,11 +14,12 @@ FILE_ERRORS = (ValueError, TypeError, OSError, ImportError, EOFError, pickle.Unp
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert weights: .pth/.pt (torchvision), .h5 (Keras), .npz -> .npz",
-                       description="Read a torchvision .pth/.pt (zip or legacy, without PyTorch), a Keras .h5 "
-                                   "or a minivgg .npz and write minivgg's .npz (atomically).")
-    p.add_argument("input", help="weights file to read (.pth, .pt, .h5, .npz)")
-    p.add_argument("output", help="minivgg .npz file to write")
+    p = sub.add_parser("convert", help="convert weights: .pth/.pt, .h5, .npz, .safetensors, .onnx -> .npz or .pth",
+                       description="Read a torchvision .pth/.pt (zip or legacy, without PyTorch), a Keras .h5, "
+                                   "a minivgg .npz, a timm/torchvision .safetensors or a VGG-shaped .onnx and write "
+                                   "minivgg's .npz or a torchvision-layout .pth/.pt (atomically, without PyTorch).")
+    p.add_argument("input", help="weights file to read (.pth, .pt, .h5, .npz, .safetensors, .onnx)")
+    p.add_argument("output", help=".npz (minivgg) or .pth/.pt (torchvision state dict) file to write")
     p.add_argument("--arch", type=arch_name, default=None,
                    help="architecture (vgg11/13/16/19); inferred from the shapes when omitted")
     p.set_defaults(func=run)

@@ -12,8 +12,8 @@ from .convert import FILE_ERRORS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of an image with real VGG weights",
-                       description="Classify an image with weights from torchvision (.pth), Keras (.h5) or "
-                                   "minivgg (.npz). Needs Pillow (pip install 'minivgg[image]').")
+                       description="Classify an image with weights from torchvision (.pth), Keras (.h5), "
+                                   "minivgg (.npz), timm/torchvision (.safetensors) or ONNX (.onnx). Needs Pillow (pip install 'minivgg[image]').")
     p.add_argument("image", nargs="+", help="image file(s) (anything Pillow reads)")
     p.add_argument("--weights", required=True, help="weights file, e.g. vgg16-397923af.pth")
     p.add_argument("--arch", type=arch_name, default=None, help="architecture; inferred from the file if omitted")

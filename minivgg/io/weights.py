@@ -9,6 +9,8 @@ parameter names (``conv1_1.w`` ... ``fc8.b``, see :mod:`minivgg.vgg`):
   (:mod:`minivgg.io.torch_format` reads the file, :mod:`minivgg.io.torchvision`
   maps the keys);
 * ``.h5`` / ``.hdf5`` -- Keras layout (:mod:`minivgg.io.keras`, needs ``h5py``);
+* ``.safetensors`` -- timm or torchvision layout (:mod:`minivgg.io.safetensors`, NumPy only);
+* ``.onnx`` -- a VGG-shaped graph (:mod:`minivgg.io.onnx_import`, needs ``onnx``);
 * ``.npz`` -- minivgg's own file, weights or a training checkpoint
   (:mod:`minivgg.io.npz`).
 
@@ -30,12 +32,16 @@ from .architecture import ArchOverride, apply_arch, check_fit, fit_problems
 from .files import CheckpointError, check_input_file, check_output_path
 from .keras import from_keras, read_keras_h5
 from .npz import read_minivgg, write_minivgg
+from .safetensors import read_safetensors_vgg
 from .torch_format import Progress, read_torch_checkpoint
-from .torchvision import from_torchvision
+from .torch_write import write_torch_state_dict
+from .torchvision import from_torchvision, to_torchvision
 
 TORCH_EXTENSIONS = (".pth", ".pt")
 KERAS_EXTENSIONS = (".h5", ".hdf5")
 NPZ_EXTENSIONS = (".npz",)
+SAFETENSORS_EXTENSIONS = (".safetensors",)
+ONNX_EXTENSIONS = (".onnx",)
 
 
 class NonFiniteParameters(CheckpointError):
@@ -81,8 +87,12 @@ def _kind_of(path: Path) -> str:
         return "keras"
     if ext in NPZ_EXTENSIONS:
         return "npz"
+    if ext in SAFETENSORS_EXTENSIONS:
+        return "safetensors"
+    if ext in ONNX_EXTENSIONS:
+        return "onnx"
     raise ValueError(f"{path}: unknown weights file extension {ext!r}; expected one of "
-                     f"{TORCH_EXTENSIONS + KERAS_EXTENSIONS + NPZ_EXTENSIONS}")
+                     f"{TORCH_EXTENSIONS + KERAS_EXTENSIONS + NPZ_EXTENSIONS + SAFETENSORS_EXTENSIONS + ONNX_EXTENSIONS}")
 
 
 def read_weights(path: str | os.PathLike, arch: ArchOverride = None, *,
@@ -107,6 +117,12 @@ def read_weights(path: str | os.PathLike, arch: ArchOverride = None, *,
         params, config = from_torchvision(read_torch_checkpoint(path, progress), arch, str(path))
     elif kind == "keras":
         params, config = from_keras(read_keras_h5(path), arch, str(path))
+    elif kind == "safetensors":
+        params, config = from_torchvision(read_safetensors_vgg(path), arch, str(path))
+    elif kind == "onnx":
+        from .onnx_import import read_onnx_vgg  # needs the optional onnx package
+
+        params, config = from_torchvision(read_onnx_vgg(path), arch, str(path))
     else:
         f = read_minivgg(path)
         params, config = f.params, apply_arch(f.config, arch)
@@ -156,17 +172,20 @@ def save_weights(path: str | os.PathLike, params: dict, config: VGGConfig | str 
 
 def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: ArchOverride = None, *,
             progress: Progress | None = None) -> VGGConfig:
-    """Convert a weights file (``.pth``/``.pt``, ``.h5``, ``.npz``) to minivgg ``.npz``.
-
-    Only ``.npz`` is written: producing a ``.pth`` or ``.h5`` would need torch or
-    Keras' writer, and minivgg reads those formats without them. Returns the
+    """Convert a weights file (``.pth``/``.pt``, ``.h5``, ``.npz``, ``.safetensors``, ``.onnx``) to
+    minivgg ``.npz`` or to a torchvision-layout ``.pth``/``.pt`` (float32, :mod:`minivgg.io.torch_write`,
+    no torch needed). Returns the
     architecture. The output is written atomically; a training checkpoint
     becomes plain weights (its optimiser and run state are left behind).
     """
-    # the one output rule (suffix .npz, directory writable), checked before reading a 500 MB input
-    out = check_output_path(out_path, "output", NPZ_EXTENSIONS)
+    # the one output rule (suffix, directory writable), checked before reading a 500 MB input
+    out = check_output_path(out_path, "output", NPZ_EXTENSIONS + TORCH_EXTENSIONS)
     params, config = read_weights(in_path, arch, progress=progress)
-    write_minivgg(out, config, params)
+    if out.suffix.lower() in TORCH_EXTENSIONS:
+        # torchvision's layout in torch's zip format, written without torch
+        write_torch_state_dict(out, to_torchvision({k: np.asarray(v, np.float32) for k, v in params.items()}, config))
+    else:
+        write_minivgg(out, config, params)
     return config
 
 
