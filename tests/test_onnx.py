@@ -135,3 +135,14 @@ def test_external_data_initializer_is_refused(tmp_path):
     path.write_bytes(m.SerializeToString())
     with pytest.raises(CheckpointError, match=f"initializer {t.name} is stored in an external file"):
         load_model(path)
+
+
+@pytest.mark.parametrize("arch, size", [("vgg11-lrn", 64), ("alexnet", 227)])
+def test_export_lrn_and_grouped_conv_match_onnxruntime(tmp_path, rng, arch, size):
+    """LRN (ONNX divides alpha by size, minivgg does not) and AlexNet's grouped convs, checked by onnxruntime."""
+    cfg = VGGConfig.from_arch(arch, num_classes=10, input_size=size, width=0.125, fc_width=32)
+    model = VGG(cfg, seed=5)
+    (tmp_path / "m.onnx").write_bytes(onnx_model(model.params, model.config).SerializeToString())
+    # scale the input so LRN's sum of squares is not negligible next to k=2 (else a wrong alpha would pass)
+    x = (30 * rng.standard_normal((2, 3, size, size))).astype(np.float32)
+    _agree(model.forward(x), _ort_logits(tmp_path / "m.onnx", x))

@@ -26,6 +26,7 @@ from typing import Mapping
 import numpy as np
 
 from ..configs import VGGConfig
+from ..layers import LRN
 from .files import atomic_write, check_output_path
 
 OPSET = 17
@@ -55,11 +56,17 @@ def onnx_model(params: Mapping[str, np.ndarray], config: VGGConfig):
             if spec.kind == "conv":
                 nodes.append(helper.make_node("Conv", [x, w, b], [out], name=spec.name,
                                               kernel_shape=[spec.kernel] * 2, strides=[spec.stride] * 2,
-                                              pads=[spec.pad] * 4))
+                                              pads=[spec.pad] * 4, group=spec.groups))
             else:
                 nodes.append(helper.make_node("Gemm", [x, w, b], [out], name=spec.name, transB=0))
         elif spec.kind == "relu":
             nodes.append(helper.make_node("Relu", [x], [out], name=spec.name))
+        elif spec.kind == "lrn":
+            # ONNX's LRN divides alpha by size (as Caffe and torch do); minivgg's, like the paper's, does
+            # not: alpha_onnx = size * alpha_paper (see minivgg.ops.lrn).
+            lrn = LRN(spec.name, spec.kernel)  # the constants the model itself uses for this layer
+            nodes.append(helper.make_node("LRN", [x], [out], name=spec.name, size=lrn.size,
+                                          alpha=lrn.size * lrn.alpha, beta=lrn.beta, bias=lrn.k))
         elif spec.kind == "pool":
             nodes.append(helper.make_node("MaxPool", [x], [out], name=spec.name,
                                           kernel_shape=[spec.kernel] * 2, strides=[spec.stride] * 2))
