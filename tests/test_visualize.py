@@ -200,3 +200,33 @@ def test_feature_maps_and_filters(tiny_vgg, rng):
     assert np.allclose(f.reshape(4, -1).min(axis=1), 0) and np.allclose(f.reshape(4, -1).max(axis=1), 1)
     with pytest.raises(ValueError, match="feature maps"):
         feature_maps(model, x, "fc6")
+
+
+TINY_CLI = ["--arch", "vgg11", "--input-size", "32", "--width", "0.125", "--num-classes", "4", "--fc-width", "8"]
+
+
+@pytest.mark.parametrize("kind", ["saliency", "erf"])
+def test_cli_writes_a_picture(tmp_path, kind):
+    pytest.importorskip("matplotlib")
+    from minivgg.cli import main
+
+    out = tmp_path / f"{kind}.png"
+    assert main(["visualize", kind, *TINY_CLI, "--layer", "pool3", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("argv", [["visualize", "nonsense", "--out", "x.png"],
+                                  ["visualize", "saliency", "--out", "x.txt"],
+                                  ["visualize", "erf", *TINY_CLI, "--layer", "conv9_9", "--out", "x.png"],
+                                  ["visualize", "saliency", *TINY_CLI, "--class", "4", "--out", "x.png"]])
+def test_cli_bad_arguments_exit_2(tmp_path, monkeypatch, argv):
+    from minivgg.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    assert code == 2
+    assert not (tmp_path / "x.png").exists()
