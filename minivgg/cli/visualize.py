@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from . import UsageError
-from ._common import arch_name, output_path, positive_float, positive_int, seed, width_multiplier
+from ._common import arch_name, non_negative_int, output_path, positive_float, positive_int, seed, width_multiplier
 from .convert import FILE_ERRORS
 
 KINDS = ("saliency", "class-model", "erf", "features", "filters", "occlusion")
@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=positive_int, default=1000, help="random model: classes (default 1000)")
     p.add_argument("--fc-width", type=positive_int, default=4096, help="random model: fc6/fc7 width")
     p.add_argument("--seed", type=seed, default=0, help="weights of a random model and the random input image")
-    p.add_argument("--image", help="input image file (Pillow); default a seeded N(0,1) image")
+    p.add_argument("--image", help="input image file (Pillow, torchvision preprocessing); default: with "
+                                   "--checkpoint a validation image of its dataset, else a seeded N(0,1) image")
+    p.add_argument("--index", type=non_negative_int, default=0,
+                   help="with --checkpoint: which validation image of its dataset (default 0)")
     p.add_argument("--layer", default=None, help="layer for erf (default pool5) and features (default conv1_1)")
     p.add_argument("--class", dest="class_index", type=int, default=None,
                    help="class index (default: the predicted class; class-model: 0)")
@@ -47,22 +50,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model(args: argparse.Namespace):
+    """``(model, checkpoint or None)``; unreadable files -> UsageError."""
     from ..vgg import VGG
 
     try:
         if args.checkpoint:
             from ..training import model_from_checkpoint
-            return model_from_checkpoint(args.checkpoint)[0]
+            return model_from_checkpoint(args.checkpoint)
         if args.weights:
             from ..io.weights import load_model
-            return load_model(args.weights, args.arch)
+            return load_model(args.weights, args.arch), None
         return VGG(args.arch or "vgg16", num_classes=args.num_classes, input_size=args.input_size,
-                   width=args.width, fc_width=args.fc_width, seed=args.seed)
+                   width=args.width, fc_width=args.fc_width, seed=args.seed), None
     except FILE_ERRORS as exc:
         raise UsageError(str(exc)) from None
 
 
-def _image(args: argparse.Namespace, model) -> np.ndarray:
+def _image(args: argparse.Namespace, model, ckpt) -> np.ndarray:
+    if args.image is None and ckpt is not None and "data" in ckpt.meta:
+        from ..training import dataset_for_checkpoint
+        try:
+            data = dataset_for_checkpoint(ckpt.meta)
+        except FILE_ERRORS as exc:
+            raise UsageError(f"{args.checkpoint}: cannot reload its dataset: {exc}") from None
+        if args.index >= len(data.x_val):
+            raise UsageError(f"--index: {data.name} has {len(data.x_val)} validation images, got {args.index}")
+        return data.preprocess(data.x_val[args.index:args.index + 1]).astype(model.dtype)
     if args.image is None:
         shape = (1, model.in_channels, model.input_size, model.input_size)
         return np.random.default_rng(args.seed).standard_normal(shape).astype(model.dtype)
@@ -92,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
     from .. import visualize as vis
     from ..visualize import plots
 
-    model = _model(args)
+    model, ckpt = _model(args)
     if args.class_index is not None and not 0 <= args.class_index < model.num_classes:
         raise UsageError(f"--class: expected 0..{model.num_classes - 1}, got {args.class_index}")
-    x = _image(args, model)
+    x = _image(args, model, ckpt)
     c = args.class_index
     if c is None and args.kind in ("saliency", "occlusion"):
         c = int(model.layers.forward(x)[0].argmax())
