@@ -230,3 +230,19 @@ def test_cli_bad_arguments_exit_2(tmp_path, monkeypatch, argv):
         code = exc.code
     assert code == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_checkpoint_pictures_a_validation_image(tmp_path, capsys):
+    """train -> visualize: the checkpoint's own dataset supplies the image (its preprocessing applied)."""
+    pytest.importorskip("matplotlib")
+    from minivgg.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "shapes", "--n-train", "64", "--n-val", "32", "--width", "0.0625",
+                 "--fc-width", "16", "--epochs", "1", "--out", str(run)]) == 0
+    out = tmp_path / "occ.png"
+    assert main(["visualize", "occlusion", "--checkpoint", str(run / "checkpoint.npz"), "--index", "2",
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["visualize", "saliency", "--checkpoint", str(run / "checkpoint.npz"), "--index", "32",
+                 "--out", str(out)]) == 2  # only 32 validation images
