@@ -210,6 +210,34 @@ class VGG:
         self.layers[layer]  # KeyError naming the valid layers, before any work
         return self._batched(x, lambda xb: self.layers.forward(xb, until=layer), batch_size)
 
+    def input_gradient(self, x: np.ndarray, dout: np.ndarray, layer: str | None = None) -> np.ndarray:
+        """``dx = d(sum(dout * y))/dx`` for ``y`` the output of ``layer`` (default: the logits), in inference mode.
+
+        Runs the layers up to ``layer`` keeping caches (dropout as the identity, as at
+        test time), backpropagates ``dout`` (N, *out_shape of ``layer``) through each
+        layer's own backward and returns ``dx`` (N, C, S, S). Cost: one forward and one
+        backward (~3x the forward MACs, since conv backward also forms dw). Overwrites
+        :attr:`grads` as a side effect and drops the caches afterwards.
+        """
+        self.check_input(x)
+        stop = self.layers.names().index(layer) if layer is not None else len(self.layers) - 1
+        if layer is not None:
+            self.layers[layer]  # KeyError naming the valid layers
+        chain = list(self.layers)[:stop + 1]
+        try:
+            y = x
+            for lay in chain:  # dropout in inference mode is the identity: no cache, skipped below
+                y = lay.forward(y, train=not isinstance(lay, Dropout))
+            if dout.shape != y.shape or dout.dtype != y.dtype:
+                raise ValueError(f"{self!r}: input_gradient dout must be {y.dtype} of shape {y.shape} "
+                                 f"(the output of {chain[-1].name}), got {dout.dtype} {dout.shape}")
+            for lay in reversed(chain):
+                if not isinstance(lay, Dropout):
+                    dout = lay.backward(dout)
+            return dout
+        finally:
+            self.layers.clear_caches()
+
     # -- parameters in and out --------------------------------------------
     def load_params(self, mapping: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays into the model's parameters, all or nothing.

@@ -1,0 +1,92 @@
+"""Drawing the pictures with matplotlib (imported lazily; the 'plot' extra).
+
+Every function takes the arrays the other modules compute and writes one figure
+atomically to ``path`` (format from its suffix). Nothing here computes a gradient.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.files import atomic_write
+
+
+def _figure(ncols: int, nrows: int = 1, size: float = 3.0) -> tuple[Any, Any]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("minivgg.visualize.plots needs matplotlib: install the 'plot' extra "
+                          "(pip install 'minivgg[plot]')") from exc
+    fig = Figure(figsize=(size * ncols, size * nrows))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    fmt = Path(path).suffix.lstrip(".").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"cannot write {os.fspath(path)!r}: expected a suffix among {sorted(supported)}")
+    fig.tight_layout()
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=100))
+
+
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` -> ``(H, W, C)`` (or ``(H, W)`` for one channel) min-max scaled to [0, 1] for display."""
+    a = np.asarray(img, dtype=np.float64)
+    a = (a - a.min()) / (np.ptp(a) or 1.0)
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+def _off(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_pair(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike, title: str,
+              box: tuple | None = None, cmap: str = "hot") -> Path:
+    """Image ``(C, H, W)`` beside a heatmap ``(h, w)`` (saliency, occlusion, ERF), optionally a box on the map."""
+    fig, axes = _figure(2)
+    axes[0, 0].imshow(to_rgb(image), cmap="gray")
+    axes[0, 0].set_title("input")
+    shown = axes[0, 1].imshow(heat, cmap=cmap, extent=(0, image.shape[-1], image.shape[-2], 0))
+    fig.colorbar(shown, ax=axes[0, 1], fraction=0.046)
+    if box is not None:
+        from matplotlib.patches import Rectangle
+        r0, r1, c0, c1 = box
+        axes[0, 1].add_patch(Rectangle((c0, r0), c1 - c0 + 1, r1 - r0 + 1, fill=False, edgecolor="cyan", lw=1.5))
+    axes[0, 1].set_title(title)
+    for ax in axes.ravel():
+        _off(ax)
+    return _save(fig, path)
+
+
+def plot_grid(tiles: np.ndarray, path: str | os.PathLike, title: str, cmap: str = "viridis") -> Path:
+    """A grid of tiles ``(K, H, W)`` (feature maps) or ``(K, H, W, 3)`` (RGB filters)."""
+    k = len(tiles)
+    cols = int(np.ceil(np.sqrt(k)))
+    rows = int(np.ceil(k / cols))
+    fig, axes = _figure(cols, rows, size=1.2)
+    for i, ax in enumerate(axes.ravel()):
+        _off(ax)
+        if i < k:
+            ax.imshow(tiles[i], cmap=cmap, interpolation="nearest")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_class_model(image: np.ndarray, scores: np.ndarray, path: str | os.PathLike, title: str) -> Path:
+    """The class-model image ``(C, H, W)`` beside its score history ``(steps + 1,)``."""
+    fig, axes = _figure(2)
+    axes[0, 0].imshow(to_rgb(image), cmap="gray")
+    _off(axes[0, 0])
+    axes[0, 0].set_title(title)
+    axes[0, 1].plot(scores)
+    axes[0, 1].set_xlabel("step")
+    axes[0, 1].set_ylabel("class score S_c")
+    return _save(fig, path)
