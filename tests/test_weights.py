@@ -358,9 +358,9 @@ def test_bad_npz_and_extensions(tiny, tmp_path):
     with pytest.raises(CheckpointError, match=r"conv2_1.w: expected \(16, 8, 3, 3\), file has \(1, 1, 3, 3\)"):
         npz.read_minivgg(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="unknown weights file extension"):
-        W.read_weights(tmp_path / "w.onnx")
+        W.read_weights(tmp_path / "w.tflite")
     with pytest.raises(ValueError, match="ending in .npz"):  # the one output rule names the suffix
-        W.convert(tmp_path / "plain.npz", tmp_path / "out.pth")
+        W.convert(tmp_path / "plain.npz", tmp_path / "out.txt")
 
 
 # ---------------------------------------------------------------------------
