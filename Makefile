@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --disable-pip-version-check -q "$(TORCH)"
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test,torch,plot,image,keras,bench,onnx]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test,torch,plot,image,keras,bench,onnx,notebook]"
 	touch $@
 
 tour: $(VENV)/.installed
