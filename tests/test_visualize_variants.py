@@ -313,3 +313,82 @@ def test_class_models_batch_equals_separate_runs(tiny_vgg):
     assert class_models(model, steps=0).images.shape[0] == 10  # default: every class
     with pytest.raises(ValueError, match="classes"):
         class_models(model, [10], steps=1)
+
+
+# -- the command: new kinds, and real weight files ------------------------------------------------------
+
+TINY_CLI = ["--arch", "vgg11", "--input-size", "32", "--width", "0.125", "--num-classes", "4", "--fc-width", "8"]
+
+
+@pytest.mark.parametrize("extra", [["guided"], ["gradcam", "--layer", "relu3_2"], ["patches", "--dataset-size", "20"],
+                                   ["class-model", "--all-classes", "--steps", "3", "--lr", "0.1"]])
+def test_cli_new_kinds_write_a_picture(tmp_path, extra):
+    pytest.importorskip("matplotlib")
+    from minivgg.cli import main
+
+    out = tmp_path / "pic.png"
+    assert main(["visualize", *extra, *TINY_CLI, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv", [["patches", "--dataset-size", "5", "--top", "6"],
+                                  ["patches", "--layer", "fc6", "--dataset-size", "5"],
+                                  ["patches", "--channel", "99", "--dataset-size", "5"],
+                                  ["gradcam", "--layer", "conv9_9"]])
+def test_cli_new_kinds_bad_arguments_exit_2(tmp_path, argv, capsys):
+    from minivgg.cli import main
+
+    assert main(["visualize", *argv, *TINY_CLI, "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
+    assert capsys.readouterr().err.strip().count("\n") == 0  # one line
+
+
+def _safetensors(path, tensors):
+    """The documented layout, written here: u64 LE header length, JSON header, the raw little-endian data."""
+    import json
+    import struct
+
+    header, blobs, offset = {}, [], 0
+    for name, arr in tensors.items():
+        raw = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_weights_files_give_the_same_pictures(tmp_path, rng):
+    """A torchvision-layout .pth (minivgg's own writer) and a .safetensors of one model's weights load into
+    a model whose saliency and Grad-CAM equal the original's; the command draws from both; a file whose
+    fc6 does not fit is refused with exit status 2."""
+    pytest.importorskip("matplotlib")
+    from minivgg.cli import main
+    from minivgg.io.torch_write import write_torch_state_dict
+    from minivgg.io.torchvision import to_torchvision
+    from minivgg.io.weights import load_model
+
+    model = VGG("vgg11", num_classes=4, input_size=32, width=0.125, fc_width=8, seed=3)
+    state = to_torchvision(model.params, model.config)
+    pth, st = tmp_path / "w.pth", tmp_path / "w.safetensors"
+    write_torch_state_dict(pth, state)
+    _safetensors(st, state)
+    x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    for path in (pth, st):
+        loaded = load_model(path)
+        assert (loaded.input_size, loaded.num_classes, loaded.width) == (32, 4, 0.125)
+        assert np.array_equal(input_gradient(loaded, x, 2), input_gradient(model, x, 2))
+        assert np.array_equal(grad_cam(loaded, x, 2, "relu3_1").cam, grad_cam(model, x, 2, "relu3_1").cam)
+        for kind in ("saliency", "gradcam"):
+            out = tmp_path / f"{path.suffix[1:]}-{kind}.png"
+            assert main(["visualize", kind, "--weights", str(path), "--out", str(out)]) == 0
+            assert out.read_bytes()[:4] == b"\x89PNG"
+    # negative control: the loaded model really is the file's (other weights give another gradient)
+    other = VGG("vgg11", num_classes=4, input_size=32, width=0.125, fc_width=8, seed=4)
+    assert not np.array_equal(input_gradient(other, x, 2), input_gradient(model, x, 2))
+    bad = dict(state)
+    bad["classifier.0.weight"] = np.zeros((8, 65), np.float32)
+    write_torch_state_dict(tmp_path / "bad.pth", bad)
+    assert main(["visualize", "saliency", "--weights", str(tmp_path / "bad.pth"), "--out",
+                 str(tmp_path / "bad.png")]) == 2
+    assert not (tmp_path / "bad.png").exists()
