@@ -1,4 +1,5 @@
-"""``minivgg visualize KIND --out PNG``: saliency, class models, effective receptive fields, features, filters, occlusion.
+"""``minivgg visualize KIND --out PNG``: saliency, guided backprop, Grad-CAM, class models, effective receptive
+fields, features, filters, maximally activating patches, occlusion.
 
 The model is a training checkpoint (``--checkpoint``), published weights
 (``--weights``) or, with neither, a randomly initialised ``--arch`` (the
@@ -18,7 +19,7 @@ from . import UsageError
 from ._common import arch_name, non_negative_int, output_path, positive_float, positive_int, seed, width_multiplier
 from .convert import FILE_ERRORS
 
-KINDS = ("saliency", "class-model", "erf", "features", "filters", "occlusion")
+KINDS = ("saliency", "guided", "gradcam", "class-model", "erf", "features", "filters", "patches", "occlusion")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--checkpoint a validation image of its dataset, else a seeded N(0,1) image")
     p.add_argument("--index", type=non_negative_int, default=0,
                    help="with --checkpoint: which validation image of its dataset (default 0)")
-    p.add_argument("--layer", default=None, help="layer for erf (default pool5) and features (default conv1_1)")
+    p.add_argument("--layer", default=None, help="layer for erf (default pool5), features (default conv1_1), "
+                                                 "gradcam (default the last conv-part ReLU), patches (default relu3_1)")
+    p.add_argument("--channel", type=non_negative_int, default=0, help="patches: the unit's channel (default 0)")
+    p.add_argument("--top", type=positive_int, default=9, help="patches: how many images (default 9)")
+    p.add_argument("--dataset-size", type=positive_int, default=None,
+                   help="patches: images scanned (default: with --checkpoint its whole validation set, else 256 "
+                        "seeded N(0,1) images)")
+    p.add_argument("--all-classes", action="store_true",
+                   help="class-model: one image per class, as a grid (one batched ascent)")
     p.add_argument("--class", dest="class_index", type=int, default=None,
                    help="class index (default: the predicted class; class-model: 0)")
     p.add_argument("--steps", type=positive_int, default=100, help="class-model: ascent steps (default 100)")
@@ -89,6 +98,30 @@ def _image(args: argparse.Namespace, model, ckpt) -> np.ndarray:
     return x.astype(model.dtype)
 
 
+def _dataset(args: argparse.Namespace, model, ckpt) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """``(model inputs, images to display, class names or None)`` for ``patches``."""
+    if ckpt is not None and "data" in ckpt.meta:
+        from ..training import dataset_for_checkpoint
+        try:
+            data = dataset_for_checkpoint(ckpt.meta)
+        except FILE_ERRORS as exc:
+            raise UsageError(f"{args.checkpoint}: cannot reload its dataset: {exc}") from None
+        raw = data.x_val[:args.dataset_size]
+        return data.preprocess(raw).astype(model.dtype), raw, data.class_names
+    n = args.dataset_size or 256
+    shape = (n, model.in_channels, model.input_size, model.input_size)
+    x = np.random.default_rng(args.seed).standard_normal(shape).astype(model.dtype)
+    return x, x, None
+
+
+def _class_names(ckpt) -> list | None:
+    names = ckpt.meta.get("data", {}).get("classes") if ckpt is not None else None
+    if names is None and ckpt is not None and ckpt.meta.get("data", {}).get("name") == "shapes":
+        from ..training.data.shapes import class_names
+        names = class_names
+    return list(names) if names else None
+
+
 def _layer(model, name: str | None, default: str) -> str:
     name = name or default
     if name not in model.layers.names():
@@ -108,13 +141,39 @@ def run(args: argparse.Namespace) -> int:
     model, ckpt = _model(args)
     if args.class_index is not None and not 0 <= args.class_index < model.num_classes:
         raise UsageError(f"--class: expected 0..{model.num_classes - 1}, got {args.class_index}")
-    x = _image(args, model, ckpt)
+    x = _image(args, model, ckpt) if args.kind != "patches" else None
     c = args.class_index
-    if c is None and args.kind in ("saliency", "occlusion"):
+    if c is None and args.kind in ("saliency", "occlusion", "guided", "gradcam"):
         c = int(model.layers.forward(x)[0].argmax())
     try:
         if args.kind == "saliency":
             plots.plot_pair(x[0], vis.saliency(model, x, c)[0], out, f"saliency, class {c}")
+        elif args.kind == "guided":
+            g = vis.guided_backprop(model, x, c)[0]
+            plots.plot_row([(x[0], "input", None), (g, f"guided backprop, class {c}", None),
+                            (vis.saliency(model, x, c)[0], "saliency (plain gradient)", "hot")], out)
+        elif args.kind == "gradcam":
+            from ..visualize.gradcam import default_layer
+            layer = _layer(model, args.layer, default_layer(model))
+            cam = vis.grad_cam(model, x, c, layer=layer)
+            guided = vis.guided_backprop(model, x, c)[0] * cam.heatmap[0]  # Guided Grad-CAM (Selvaraju §3.1)
+            h, w = cam.cam.shape[1:]
+            plots.plot_row([(x[0], "input", None), (cam.heatmap[0], f"Grad-CAM at {layer} ({h}x{w}), class {c}", "jet"),
+                            (guided, "guided Grad-CAM", None)], out)
+        elif args.kind == "patches":
+            from ..visualize.gradcam import default_layer
+            layer = _layer(model, args.layer, "relu3_1" if "relu3_1" in model.layers.names() else default_layer(model))
+            xs, shown, _ = _dataset(args, model, ckpt)
+            if args.top > len(xs):
+                raise UsageError(f"--top: the dataset has {len(xs)} images, got {args.top}")
+            top = vis.top_patches(model, xs, layer, args.channel, k=args.top)
+            crops = [shown[i, :, r0:r1 + 1, c0:c1 + 1] for i, (r0, r1, c0, c1) in zip(top.index, top.boxes)]
+            r0, r1 = vis.receptive_box(model.specs, layer, 0, 0)[:2]
+            plots.plot_images(crops, [f"#{i}: {v:.3g}" for i, v in zip(top.index, top.activation)], out,
+                              f"{layer} channel {args.channel}: top {args.top} of {len(xs)} images "
+                              f"(field {r1 - r0 + 1} px)")
+            print(f"{layer} channel {args.channel}: top activation {top.activation[0]:.4g} (image {top.index[0]}), "
+                  f"{args.top}th {top.activation[-1]:.4g}", file=sys.stderr)
         elif args.kind == "occlusion":
             patch = args.patch or max(1, model.input_size // 8)
             drop = vis.occlusion_map(model, x, c, patch=patch, stride=max(1, patch // 2))
@@ -131,6 +190,14 @@ def run(args: argparse.Namespace) -> int:
         elif args.kind == "filters":
             f = vis.first_layer_filters(model)
             plots.plot_grid(f if f.shape[-1] == 3 else f[..., 0], out, "conv1_1 filters", cmap="gray")
+        elif args.all_classes:
+            res = vis.class_models(model, steps=args.steps, lr=args.lr, l2=args.l2, seed=args.seed)
+            names = _class_names(ckpt) or [str(k) for k in range(model.num_classes)]
+            plots.plot_images(list(res.images), [f"{k}: {names[k]}" for k in res.classes], out,
+                              f"class models ({args.steps} steps, lr {args.lr:g}, L2 {args.l2:g})")
+            rose = int((res.scores[-1] > res.scores[0]).sum())
+            print(f"{len(res.classes)} classes: score rose for {rose}; mean {res.scores[0].mean():.4g} -> "
+                  f"{res.scores[-1].mean():.4g} in {args.steps} steps", file=sys.stderr)
         else:
             c = c or 0
             res = vis.class_model(model, c, steps=args.steps, lr=args.lr, l2=args.l2)

@@ -90,3 +90,33 @@ def plot_class_model(image: np.ndarray, scores: np.ndarray, path: str | os.PathL
     axes[0, 1].set_xlabel("step")
     axes[0, 1].set_ylabel("class score S_c")
     return _save(fig, path)
+
+
+def plot_row(panels: list, path: str | os.PathLike, size: float = 3.0) -> Path:
+    """Panels side by side: ``panels`` is a list of ``(array, title, cmap)``; ``(C, H, W)`` arrays are shown
+    as images (:func:`to_rgb`), ``(H, W)`` ones as heatmaps with a colour bar."""
+    fig, axes = _figure(len(panels), size=size)
+    for ax, (arr, title, cmap) in zip(axes.ravel(), panels):
+        a = np.asarray(arr)
+        if a.ndim == 3:
+            ax.imshow(to_rgb(a), cmap="gray")
+        else:
+            fig.colorbar(ax.imshow(a, cmap=cmap), ax=ax, fraction=0.046)
+        ax.set_title(title)
+        _off(ax)
+    return _save(fig, path)
+
+
+def plot_images(images: list, titles: list, path: str | os.PathLike, title: str, size: float = 1.6) -> Path:
+    """A grid of ``(C, h, w)`` images of any sizes (class models, receptive-field crops), each min-max scaled."""
+    k = len(images)
+    cols = int(np.ceil(np.sqrt(k)))
+    rows = int(np.ceil(k / cols))
+    fig, axes = _figure(cols, rows, size=size)
+    for i, ax in enumerate(axes.ravel()):
+        _off(ax)
+        if i < k:
+            ax.imshow(to_rgb(images[i]), cmap="gray", interpolation="nearest")
+            ax.set_title(titles[i], fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
