@@ -179,18 +179,18 @@ def kept_bytes_per_image(model: VGG, x: np.ndarray) -> float:
     Runs ``model.forward(x, train=True)``, collects every array in every
     layer's cache, merges their byte ranges (an array kept by two layers, or a
     view such as flatten's, counts once), drops the input batch's range (the
-    caller owns it), divides by ``len(x)`` and clears the caches again.
-    Parameters and gradients are not included.
+    caller owns it) and the parameters' (conv and dense caches reference their
+    weights), divides by ``len(x)`` and clears the caches again.
     """
     layers = model.layers
     try:
         model.forward(x, train=True)
-        lo_in, hi_in = _byte_bounds(x)
+        owned = [_byte_bounds(x)] + [_byte_bounds(p) for p in model.params.values()]  # not activations
         spans = []
         for layer in layers:
             for a in _arrays(layer._cache):  # the layers' own cache slot (what backward will read)
                 lo, hi = _byte_bounds(a)
-                if hi > lo and not (lo >= lo_in and hi <= hi_in):
+                if hi > lo and not any(lo >= o_lo and hi <= o_hi for o_lo, o_hi in owned):
                     spans.append((lo, hi))
     finally:
         layers.clear_caches()
