@@ -6,9 +6,9 @@ seed); everything else is this recipe: ``minivgg train``'s settings
 decay 5e-4, flips, lr x0.2 after ``lr_step`` epochs) and its network scale
 (:data:`~minivgg.training.config.RECIPE_MODEL`: the paper's conv channels at
 1/8 width, fc6/fc7 128 wide, no dropout) on the embedded shapes (32x32, 10
-classes), with fewer images than ``minivgg train`` (4,000 x 5 epochs instead
-of 10,000 x 6) so that an experiment of several networks fits in minutes.
-:data:`FULL` is one to two minutes per config-A network on two shared cores,
+classes), with fewer images than ``minivgg train`` (6,000 per epoch instead
+of 10,000) so that an experiment of several networks fits in minutes.
+:data:`FULL` is one to three minutes per config-A network on two shared cores,
 :data:`QUICK` a few seconds (a smoke run: accuracies stay far below the full run's).
 
 The data seed is the experiment's ``seed`` for every network of one run, so
@@ -22,11 +22,14 @@ Measurements (all per image, from the config or from the built model):
   backward, measured on the model's caches (the input batch excluded);
 * seconds per epoch: the median over the epochs of the trainer's history
   (training plus validation wall time; noisy on a shared machine), after
-  :func:`warm_up` has compiled the kernels.
+  :func:`warm_up` has compiled the kernels;
+* :func:`step_seconds`: one training step's forward and backward, the
+  minimum of several repeats (the fairer cost comparison on a busy machine).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
@@ -40,16 +43,17 @@ from ..trainer import TrainCallback, train
 from .base import Progress
 
 __all__ = ["Recipe", "FULL", "QUICK", "pick", "load_data", "arch_config", "train_config", "Trained", "train_net",
-           "kept_bytes_per_image", "forward_macs", "mean_std", "check_seeds", "warm_up", "ProgressCallback"]
+           "kept_bytes_per_image", "forward_macs", "mean_std", "check_seeds", "warm_up", "step_seconds",
+           "ProgressCallback"]
 
 
 @dataclass(frozen=True)
 class Recipe:
     """The shared settings of an experiment's training runs (one line per field)."""
 
-    n_train: int = 4_000  # generated training images
+    n_train: int = 6_000  # generated training images
     n_val: int = 1_000  # validation images (and as many test images)
-    epochs: int = 5  # epochs per network
+    epochs: int = 6  # epochs per network
     lr_step: int = 4  # epochs before the lr is multiplied by 0.2
     width: float = float(RECIPE_MODEL["width"])  # multiplier on the paper's conv channels
     fc_width: int = int(RECIPE_MODEL["fc_width"])  # fc6/fc7 width
@@ -60,7 +64,7 @@ class Recipe:
         return asdict(self)
 
 
-#: One to two minutes per A network on two busy cores (20,000 training images): the README's numbers.
+#: One to three minutes per A network on two busy cores (36,000 training images): the README's numbers.
 FULL = Recipe()
 #: The tour's scale (1/16 width, fc 64, 9,000 training images) for a few seconds per network: checks
 #: that everything runs, not what it finds (accuracies stay far below the full run's).
@@ -138,6 +142,21 @@ def train_net(arch: str, data: Dataset, recipe: Recipe, seed: int, progress: Pro
     cumulative = [0.0] + [float(e["seconds"]) for e in h]
     per_epoch = np.diff(cumulative)  # (epochs,) wall time of each epoch
     return Trained(arch, seed, result.model, h, float(np.median(per_epoch)))
+
+
+def step_seconds(arch: str, data: Dataset, recipe: Recipe, repeats: int = 5) -> float:
+    """Wall time of one training step's forward and backward (a batch of ``recipe.batch_size``), the
+    minimum of ``repeats``: the least disturbed by other processes, so configs compare fairly on a busy
+    machine. The optimiser update (a few elementwise passes over the parameters) is not included."""
+    model = VGG(arch_config(arch, data, recipe), dtype=data.preprocess.dtype, seed=0)
+    x = data.preprocess(data.x_train[:recipe.batch_size])
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        logits = model.forward(x, train=True)
+        model.backward(np.ones_like(logits) / logits.size)
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])  # the first call may compile kernels: discarded
 
 
 def warm_up(archs: Sequence[str], data: Dataset, recipe: Recipe) -> None:
