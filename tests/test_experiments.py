@@ -155,6 +155,29 @@ def test_depth_counts_are_the_configs_and_grow_with_depth():
     assert macs == sorted(macs) and len(set(macs)) == 4
 
 
+@pytest.mark.parametrize("diff, se, n, words", [
+    (0.001, 0.01, 3, "no gain, as in the paper"),
+    (0.05, 0.01, 3, "LRN helped here, unlike on ImageNet"),
+    (-0.05, 0.01, 3, "LRN hurt here"),
+    (0.05, 0.0, 1, "one seed per config"),
+])
+def test_lrn_verdict_follows_the_numbers(diff, se, n, words):
+    v = lrn._verdict(diff, se, n, 1.5, 1.25, True)
+    assert words in v and f"{diff * 100:+.2f} points" in v and "1.50x the time" in v and "1.25x the memory" in v
+
+
+def test_depth_verdict_follows_the_numbers():
+    def summ(accs):
+        return {a: {"mean": m, "sd": 0.01, "n": 3, "params": 100 * (i + 1), "macs": 10 * (i + 1),
+                    "step_seconds": 1.0 + i} for i, (a, m) in enumerate(zip(depth.ARCHS, accs))}
+
+    rising = depth._verdict(summ([0.5, 0.6, 0.7, 0.8]), list(depth.ARCHS))
+    assert "best here is E" in rising and "rises with every step" in rising and "+30.00 points" in rising
+    assert "beyond two standard errors" in rising and "4.00x the MACs" in rising
+    falling = depth._verdict(summ([0.8, 0.81, 0.7, 0.79]), list(depth.ARCHS))
+    assert "best here is B" in falling and "does not rise steadily" in falling and "within two" in falling
+
+
 def test_depth_refuses_unknown_archs():
     with pytest.raises(ValueError, match="depth: archs"):
         depth.run(quick=True, archs=["vgg11", "alexnet"], **TINY)
