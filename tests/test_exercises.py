@@ -242,6 +242,12 @@ def test_train_student_runs_the_students_functions(tmp_path):
         train_student(module, x, y, x[:10], y[:10], steps=0)
 
 
+def test_learning_rate_drops_tenfold_for_the_last_fifth():
+    from minivgg.exercises.train import learning_rate
+
+    assert [learning_rate(s, 10, 1.0) for s in range(10)] == [1.0] * 8 + [0.1] * 2
+
+
 def test_training_inputs_are_standardized_per_channel():
     from minivgg.exercises.train import standardize
 
