@@ -300,3 +300,22 @@ def test_an_endless_loop_in_a_function_fails_that_exercise_only(tmp_path):
     assert relu.case == "fixed x (2, 3)"
     # the checker is still usable afterwards (no alarm left pending), and other exercises are unaffected
     assert all(check_module(load.module, only=n)[0].status == PASS for n in ("affine", "conv", "max_pool", "softmax"))
+
+
+def test_coordinate_errors_show_where_a_backward_is_wrong(tmp_path):
+    from minivgg.exercises.explore import case_labels, coordinate_errors
+
+    good = load_student(_student(tmp_path, SOLUTION)).module
+    for name in ("affine", "relu", "conv", "max_pool", "softmax"):
+        rows = coordinate_errors(good, name)
+        assert rows and all(r.rel_error.shape == r.analytic.shape == r.numerical.shape for r in rows)
+        assert max(float(r.rel_error.max()) for r in rows) < 1e-6, name
+    assert len(case_labels("conv")) == 4
+    bad = load_student(_student(tmp_path, SOLUTION.replace("dx /= N", "dx /= 1"))).module
+    (row,) = coordinate_errors(bad, "softmax", case=1)  # random x (5, 4): analytic = 5 x numerical
+    assert np.allclose(row.analytic, 5 * row.numerical) and row.rel_error.min() > 0.5
+    relu = load_student(_student(tmp_path, SOLUTION.replace("return dout * (cache > 0)", "return dout * (cache < 0)"))).module
+    (row,) = coordinate_errors(relu, "relu")
+    assert row.rel_error.min() > 0.5  # inputs are kink-free and nonzero: an inverted mask is wrong everywhere
+    with pytest.raises(ValueError, match="out of range"):
+        coordinate_errors(good, "relu", case=9)
