@@ -197,6 +197,8 @@ def test_cli_check_exit_codes_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "softmax   FAIL" in out and "smallest failing case" in out
     assert main(["exercise", "check", str(d), "--only", "nope"]) == 2
+    for bad in (["--steps", "0"], ["--seconds", "-1"], ["--timeout", "0"], ["--seed", "x"]):
+        assert main(["exercise", "check", str(d), "--train", *bad]) == 2, bad
     assert main(["exercise", "check", str(tmp_path / "missing")]) == 2
 
 

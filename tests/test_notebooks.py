@@ -152,3 +152,13 @@ def test_example_notebook_executes(path, kernel_env, tmp_path):
         assert "ensemble (mean softmax)" in text
     if path.name.startswith("03"):
         assert "features of the trained network" in text
+
+
+def test_a_cell_error_fails_the_run(tmp_path, kernel_env):
+    """Negative control for ``execute``: a raising cell is a test failure, not a silently stored traceback."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('before')"),
+                                         nbformat.v4.new_code_cell("raise ValueError('planted cell error')")])
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(nbclient.exceptions.CellExecutionError, match="planted cell error"):
+        execute(path, kernel_env, tmp_path)
