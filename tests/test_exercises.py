@@ -224,6 +224,13 @@ def test_train_json_reports_the_training_run(tmp_path, capsys):
     assert "training: step 3/3" in captured.err
 
 
+def test_train_time_cap_is_reported(tmp_path, capsys):
+    d = _student(tmp_path, SOLUTION)
+    assert main(["exercise", "check", str(d), "--train", "--steps", "100000", "--seconds", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "100000 Adam steps, at most 0.2 s" in out and "stopped by the 0.2 s cap of 100000 steps" in out
+
+
 def test_train_student_runs_the_students_functions(tmp_path):
     from minivgg.exercises.train import train_student
 
