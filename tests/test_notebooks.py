@@ -115,7 +115,7 @@ def test_walkthrough_on_the_correct_solution_passes_and_plots(tmp_path, kernel_e
     text = "\n".join(_text(c) for c in cells)
     assert _statuses(text) == dict.fromkeys(["affine", "relu", "conv", "max_pool", "softmax"], "PASS")
     assert "NOT IMPLEMENTED" not in text and "FAIL" not in text
-    assert re.search(r"100 steps in [0-9.]+ s: validation accuracy [0-9.]+%", text)
+    assert re.search(r"300 steps in [0-9.]+ s: validation accuracy [0-9.]+%", text)
     assert _images(cells) == 6  # five gradient-check plots and the training figure
 
 

@@ -49,7 +49,8 @@ def run_new(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     for path in paths:
         print(f"wrote {path}")
-    print(f"next: implement {paths[0]}, then run `minivgg exercise check {args.dir}`")
+    print(f"next: implement {paths[0]}, then run `minivgg exercise check {args.dir}` "
+          f"(or open {paths[-1]} in Jupyter)")
     return EXIT_OK
 
 

@@ -93,7 +93,7 @@ _TRAIN = '''\
 from minivgg.exercises.train import train_student
 from minivgg.training.data.shapes import load_shapes
 
-STEPS = 100  # a taste; `minivgg exercise check . --train` runs the full budget (>= 90% validation accuracy)
+STEPS = 300  # a taste (seconds); `minivgg exercise check . --train` runs the full budget (>= 90% validation accuracy)
 load = load_student(WORKSPACE)
 results = check_module(load.module) if load.module is not None else []
 if results and all(r.status == PASS for r in results):
