@@ -21,8 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..gradcheck import GradCheckError, check_op, rel_error
-from ._timeout import StudentTimeout, run_with_time_limit
 from ..ops import conv2d_forward, dense_forward, maxpool_forward, relu_forward, softmax_cross_entropy
+from ._timeout import StudentTimeout, run_with_time_limit
 
 PASS, FAIL, NOT_IMPLEMENTED = "PASS", "FAIL", "NOT IMPLEMENTED"
 #: Forward outputs must match minivgg's to this relative error (float64 round-off is ~1e-15).
