@@ -174,6 +174,11 @@ def test_syntax_error_and_import_error_are_reports_not_crashes(tmp_path, capsys)
 def test_cli_new_refuses_to_overwrite_without_force(tmp_path, capsys):
     d = tmp_path / "ws"
     assert main(["exercise", "new", str(d)]) == 0
+    assert sorted(p.name for p in d.iterdir()) == ["README.md", "layers.py", "walkthrough.ipynb"]
+    (d / "walkthrough.ipynb").write_text("{}")  # any one existing file protects the workspace
+    (d / "layers.py").unlink()
+    assert main(["exercise", "new", str(d)]) == 2
+    assert "walkthrough.ipynb" in capsys.readouterr().err
     (d / "layers.py").write_text("# my work\n")
     assert main(["exercise", "new", str(d)]) == 2
     assert "already exist" in capsys.readouterr().err
@@ -192,6 +197,8 @@ def test_cli_check_exit_codes_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "softmax   FAIL" in out and "smallest failing case" in out
     assert main(["exercise", "check", str(d), "--only", "nope"]) == 2
+    for bad in (["--steps", "0"], ["--seconds", "-1"], ["--timeout", "0"], ["--seed", "x"]):
+        assert main(["exercise", "check", str(d), "--train", *bad]) == 2, bad
     assert main(["exercise", "check", str(tmp_path / "missing")]) == 2
 
 
@@ -200,7 +207,28 @@ def test_train_needs_every_check_to_pass(tmp_path, capsys):
     new_workspace(d)
     assert main(["exercise", "check", str(d), "--train"]) == 1
     assert "--train skipped" in capsys.readouterr().out
-    assert main(["exercise", "check", str(d), "--train", "--json"]) == 2
+    assert main(["exercise", "check", str(d), "--train", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] is False and data["train"] is None
+
+
+def test_train_json_reports_the_training_run(tmp_path, capsys):
+    d = _student(tmp_path, SOLUTION)
+    assert main(["exercise", "check", str(d), "--train", "--json", "--steps", "3", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # progress goes to stderr, so stdout is pure JSON
+    assert data["passed"] is True
+    t = data["train"]
+    assert t["steps"] == t["planned_steps"] == 3 and t["stopped"] == "steps" and t["seed"] == 1
+    assert 0.0 <= t["val_accuracy"] <= 1.0 and t["n_val"] == 1000
+    assert "training: step 3/3" in captured.err
+
+
+def test_train_time_cap_is_reported(tmp_path, capsys):
+    d = _student(tmp_path, SOLUTION)
+    assert main(["exercise", "check", str(d), "--train", "--steps", "100000", "--seconds", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "100000 Adam steps, at most 0.2 s" in out and "stopped by the 0.2 s cap of 100000 steps" in out
 
 
 def test_train_student_runs_the_students_functions(tmp_path):
@@ -209,9 +237,94 @@ def test_train_student_runs_the_students_functions(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((20, 3, 8, 8)).astype(np.float32), rng.integers(0, 3, 20)
     module = load_student(_student(tmp_path, SOLUTION)).module
-    res = train_student(module, x, y, x[:10], y[:10], seconds=0.2, batch=10)
-    assert res["steps"] >= 1 and 0.0 <= res["val_accuracy"] <= 1.0 and np.isfinite(res["train_loss_last50"])
+    seen = []
+    res = train_student(module, x, y, x[:10], y[:10], steps=4, batch=10, progress=lambda d, t: seen.append((d, t)))
+    assert res["steps"] == 4 and 0.0 <= res["val_accuracy"] <= 1.0 and np.isfinite(res["train_loss_last50"])
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    capped = train_student(module, x, y, x[:10], y[:10], steps=10**6, seconds=0.05, batch=10)
+    assert capped["stopped"] == "time cap" and 1 <= capped["steps"] < 10**6
     broken = load_student(_student(tmp_path, SOLUTION.replace("return np.maximum(0, x), x",
                                                                "raise RuntimeError('relu broke')"))).module
     with pytest.raises(RuntimeError, match="relu broke"):  # proves the student's relu_forward is what runs
-        train_student(broken, x, y, x[:10], y[:10], seconds=0.2, batch=10)
+        train_student(broken, x, y, x[:10], y[:10], steps=2, batch=10)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        train_student(module, x, y, x[:10], y[:10], steps=0)
+
+
+def test_learning_rate_drops_tenfold_for_the_last_fifth():
+    from minivgg.exercises.train import learning_rate
+
+    assert [learning_rate(s, 10, 1.0) for s in range(10)] == [1.0] * 8 + [0.1] * 2
+
+
+def test_training_inputs_are_standardized_per_channel():
+    from minivgg.exercises.train import standardize
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((50, 3, 4, 4)) * np.array([1.0, 2.0, 0.5])[:, None, None] + np.array([0.2, -1.0, 3.0])[:, None, None])
+    xt, xv = standardize(x.astype(np.float32), x[:5].astype(np.float32))
+    for c in range(3):
+        assert abs(xt[:, c].mean()) < 1e-5 and abs(xt[:, c].std() - 1) < 1e-4
+        want = (x[:5, c] - x[:, c].mean()) / x[:, c].std()
+        assert np.allclose(xv[:, c], want, atol=1e-5)  # validation uses the *training* statistics
+    assert xt.dtype == np.float32
+
+
+HANG_AT_IMPORT = "import numpy as np\nx = 0\nwhile True:\n    x += 1\n"
+
+
+def test_an_endless_loop_at_import_is_a_timeout_report(tmp_path, capsys):
+    d = _student(tmp_path, HANG_AT_IMPORT)
+    load = load_student(d, timeout=0.3)
+    assert load.module is None
+    assert "did not finish within 0.3 s" in load.error and "loop forever" in load.error and "layers.py:" in load.error
+    assert main(["exercise", "check", str(d), "--timeout", "0.3"]) == 1
+    assert "did not finish within 0.3 s" in capsys.readouterr().out
+    assert main(["exercise", "check", str(d), "--timeout", "0.3", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] is False and "did not finish" in data["load_error"]
+    # negative control: the same limit does not fire on a module that imports normally
+    assert load_student(_student(tmp_path, SOLUTION), timeout=0.3).error is None
+
+
+def test_timeout_off_the_main_thread_also_returns(tmp_path):
+    import threading
+
+    # Off the main thread the import runs in a thread that is abandoned, not stopped: a 3 s sleep
+    # (not an endless loop) so that the abandoned thread does not spin for the rest of the test session.
+    d = _student(tmp_path, "import time\ntime.sleep(3)\n")
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("load", load_student(d, timeout=0.3)))
+    t.start()
+    t.join(20)
+    assert not t.is_alive() and "did not finish within 0.3 s" in box["load"].error
+
+
+def test_an_endless_loop_in_a_function_fails_that_exercise_only(tmp_path):
+    text = SOLUTION.replace("def relu_backward(dout, cache):\n", "def relu_backward(dout, cache):\n    while True:\n        pass\n")
+    assert text != SOLUTION
+    load = load_student(_student(tmp_path, text))
+    (relu,) = check_module(load.module, only="relu", timeout=0.3)
+    assert relu.status == FAIL and "did not finish within 0.3 s" in relu.explanation and "endless loop" in relu.explanation
+    assert relu.case == "fixed x (2, 3)"
+    # the checker is still usable afterwards (no alarm left pending), and other exercises are unaffected
+    assert all(check_module(load.module, only=n)[0].status == PASS for n in ("affine", "conv", "max_pool", "softmax"))
+
+
+def test_coordinate_errors_show_where_a_backward_is_wrong(tmp_path):
+    from minivgg.exercises.explore import case_labels, coordinate_errors
+
+    good = load_student(_student(tmp_path, SOLUTION)).module
+    for name in ("affine", "relu", "conv", "max_pool", "softmax"):
+        rows = coordinate_errors(good, name)
+        assert rows and all(r.rel_error.shape == r.analytic.shape == r.numerical.shape for r in rows)
+        assert max(float(r.rel_error.max()) for r in rows) < 1e-6, name
+    assert len(case_labels("conv")) == 4
+    bad = load_student(_student(tmp_path, SOLUTION.replace("dx /= N", "dx /= 1"))).module
+    (row,) = coordinate_errors(bad, "softmax", case=1)  # random x (5, 4): analytic = 5 x numerical
+    assert np.allclose(row.analytic, 5 * row.numerical) and row.rel_error.min() > 0.5
+    relu = load_student(_student(tmp_path, SOLUTION.replace("return dout * (cache > 0)", "return dout * (cache < 0)"))).module
+    (row,) = coordinate_errors(relu, "relu")
+    assert row.rel_error.min() > 0.5  # inputs are kink-free and nonzero: an inverted mask is wrong everywhere
+    with pytest.raises(ValueError, match="out of range"):
+        coordinate_errors(good, "relu", case=9)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 
 from ..exercises import EXERCISES, PASS, as_dict, as_table, check_module, load_student, new_workspace
+from ..exercises.checks import CASE_TIMEOUT
+from ..exercises.loader import IMPORT_TIMEOUT
+from ..exercises.train import DEFAULT_STEPS
 from . import EXIT_FAILED, EXIT_OK, UsageError, _common
+from ._progress import counter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Write a workspace of layer stubs, then check your implementation "
                                    "against minivgg's ops and float64 gradient checks.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    new = actions.add_parser("new", help="write DIR/layers.py (stubs) and DIR/README.md")
+    new = actions.add_parser("new", help="write DIR/layers.py (stubs), DIR/README.md and DIR/walkthrough.ipynb")
     new.add_argument("dir", metavar="DIR")
     new.add_argument("--force", action="store_true", help="overwrite an existing workspace")
     new.set_defaults(func=run_new)
@@ -24,10 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--only", choices=list(EXERCISES), help="check one exercise")
     check.add_argument("--train", action="store_true",
                        help="when every check passes, train a tiny VGG built from your layers on the shapes data")
-    check.add_argument("--seconds", type=_common.positive_float, default=60.0,
-                       help="training time budget for --train (default 60)")
-    check.add_argument("--steps", type=_common.positive_int, default=None,
-                       help="stop --train after this many Adam steps (reproducible; still capped by --seconds)")
+    check.add_argument("--steps", type=_common.positive_int, default=DEFAULT_STEPS,
+                       help=f"Adam steps of batch 32 for --train (default {DEFAULT_STEPS}: >= 90%% validation "
+                            "accuracy with a correct solution, whatever the machine's speed)")
+    check.add_argument("--seconds", type=_common.positive_float, default=None,
+                       help="optional time cap for --train: stop after the first step past it (default: none)")
+    check.add_argument("--seed", type=_common.seed, default=0, help="seed of the --train weights and batches (default 0)")
+    check.add_argument("--timeout", type=_common.positive_float, default=None,
+                       help=f"seconds your code may run: importing layers.py (default {IMPORT_TIMEOUT:g}) "
+                            f"and each check case (default {CASE_TIMEOUT:g}); an endless loop becomes a report")
     check.set_defaults(func=run_check)
 
 
@@ -38,37 +49,61 @@ def run_new(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     for path in paths:
         print(f"wrote {path}")
-    print(f"next: implement {paths[0]}, then run `minivgg exercise check {args.dir}`")
+    print(f"next: implement {paths[0]}, then run `minivgg exercise check {args.dir}` "
+          f"(or open {paths[-1]} in Jupyter)")
     return EXIT_OK
 
 
 def run_check(args: argparse.Namespace) -> int:
-    if args.train and args.json:
-        raise UsageError("--train prints a training report and cannot be combined with --json")
-    load = load_student(args.dir)
+    import_limit = IMPORT_TIMEOUT if args.timeout is None else args.timeout
+    case_limit = CASE_TIMEOUT if args.timeout is None else args.timeout
+    load = load_student(args.dir, timeout=import_limit)
     if load.error is not None and not load.path.exists():
         raise UsageError(load.error)
-    results = check_module(load.module, args.only) if load.module is not None else []
-    if args.json:
-        print(json.dumps(as_dict(load, results), indent=2))
-    else:
-        print(as_table(load, results))
+    results = check_module(load.module, args.only, timeout=case_limit) if load.module is not None else []
     passed = load.module is not None and all(r.status == PASS for r in results)
-    if args.train and passed and args.only is None:
-        return _train(load.module, args.seconds, args.steps)
-    if args.train and not args.json:
-        print("--train skipped: it needs every exercise to pass (and no --only)")
+    report = as_dict(load, results)
+    if not args.json:
+        print(as_table(load, results), flush=True)
+    if args.train:
+        if passed and args.only is None:
+            report["train"] = _train(load.module, args)
+        else:
+            report["train"] = None
+            if not args.json:
+                print("--train skipped: it needs every exercise to pass (and no --only)")
+    if args.json:
+        print(json.dumps(report, indent=2))
     return EXIT_OK if passed else EXIT_FAILED
 
 
-def _train(module, seconds: float, steps: int | None) -> int:
-    """Draw the shapes data here (the cli floor may import training; exercises may not) and train."""
+def _progress(steps: int):
+    """A tqdm bar on a terminal; otherwise a line on stderr every tenth of the run (logs stay readable)."""
+    if sys.stderr.isatty():
+        return counter("training", unit="step")
+    start, every = time.perf_counter(), max(1, steps // 10)
+
+    def update(done: int, total: int) -> None:
+        if done % every == 0 or done == total:
+            print(f"training: step {done}/{total} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+
+    return update
+
+
+def _train(module, args: argparse.Namespace) -> dict:
+    """Draw the shapes data here (the cli floor may import training; exercises may not), train, report."""
     from ..exercises.train import train_student
     from ..training.data.shapes import load_shapes
 
     split = load_shapes(20_000, 1_000, seed=0, size=16)
-    print(f"training a tiny VGG built from your layers on 16x16 shapes for {seconds:g} s ...", flush=True)
-    res = train_student(module, split.x_train, split.y_train, split.x_val, split.y_val, seconds=seconds, max_steps=steps)
-    print(f"{res['steps']} steps ({res['epochs']:.1f} epochs) in {res['seconds']:.0f} s; "
-          f"validation accuracy {100 * res['val_accuracy']:.1f}% on {res['n_val']} images")
-    return EXIT_OK
+    cap = "" if args.seconds is None else f", at most {args.seconds:g} s"
+    if not args.json:
+        print(f"\ntraining a tiny VGG built from your layers on 16x16 shapes: {args.steps} Adam steps{cap} ...",
+              flush=True)
+    res = train_student(module, split.x_train, split.y_train, split.x_val, split.y_val, steps=args.steps,
+                        seconds=args.seconds, seed=args.seed, progress=_progress(args.steps))
+    if not args.json:
+        cut = f" (stopped by the {args.seconds:g} s cap of {res['planned_steps']} steps)" if res["stopped"] == "time cap" else ""
+        print(f"{res['steps']} steps ({res['epochs']:.1f} epochs) in {res['seconds']:.0f} s{cut}; "
+              f"validation accuracy {100 * res['val_accuracy']:.1f}% on {res['n_val']} images (chance 10%)")
+    return res

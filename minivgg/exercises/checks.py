@@ -22,6 +22,7 @@ import numpy as np
 
 from ..gradcheck import GradCheckError, check_op, rel_error
 from ..ops import conv2d_forward, dense_forward, maxpool_forward, relu_forward, softmax_cross_entropy
+from ._timeout import StudentTimeout, run_with_time_limit
 
 PASS, FAIL, NOT_IMPLEMENTED = "PASS", "FAIL", "NOT IMPLEMENTED"
 #: Forward outputs must match minivgg's to this relative error (float64 round-off is ~1e-15).
@@ -192,8 +193,16 @@ EXERCISES: dict[str, tuple[tuple[str, ...], Callable, Callable]] = {
 }
 
 
-def check_exercise(module: ModuleType, name: str, seed: int = 0) -> ExerciseResult:
-    """Run every case of exercise ``name`` on the student's ``module``; stop at the first failure."""
+#: Seconds one case may run (the student's functions, forward and gradient check) before it is a FAIL.
+CASE_TIMEOUT = 60.0
+
+
+def check_exercise(module: ModuleType, name: str, seed: int = 0, timeout: float | None = CASE_TIMEOUT) -> ExerciseResult:
+    """Run every case of exercise ``name`` on the student's ``module``; stop at the first failure.
+
+    A case still running after ``timeout`` seconds (an endless loop in the student's code; None: no
+    limit) is a FAIL that says so. A correct naive solution needs well under a second per case.
+    """
     if name not in EXERCISES:
         raise ValueError(f"exercise {name!r} does not exist; exercises are {list(EXERCISES)}")
     functions, cases, run = EXERCISES[name]
@@ -205,7 +214,12 @@ def check_exercise(module: ModuleType, name: str, seed: int = 0) -> ExerciseResu
     with np.errstate(all="ignore"):  # a student's overflow is reported as a wrong value, not a warning
         for label, kwargs in cases(np.random.default_rng(seed)):
             try:
-                run(module, **kwargs)
+                run_with_time_limit(lambda: run(module, **kwargs), timeout)
+            except StudentTimeout as exc:
+                result.status, result.case = FAIL, label
+                result.explanation = (f"{'/'.join(functions)} {exc} on this case "
+                                      "(an endless loop? a correct naive solution needs well under a second)")
+                return result
             except _Stop as stop:
                 result.status, result.explanation = stop.status, stop.explanation
                 result.case = None if stop.status == NOT_IMPLEMENTED else label
@@ -215,7 +229,8 @@ def check_exercise(module: ModuleType, name: str, seed: int = 0) -> ExerciseResu
     return result
 
 
-def check_module(module: ModuleType, only: str | None = None, seed: int = 0) -> list[ExerciseResult]:
-    """Results of every exercise (or of ``only``), in order."""
+def check_module(module: ModuleType, only: str | None = None, seed: int = 0,
+                 timeout: float | None = CASE_TIMEOUT) -> list[ExerciseResult]:
+    """Results of every exercise (or of ``only``), in order; ``timeout`` is per case."""
     names = [only] if only is not None else list(EXERCISES)
-    return [check_exercise(module, n, seed) for n in names]
+    return [check_exercise(module, n, seed, timeout) for n in names]

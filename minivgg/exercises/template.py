@@ -1,4 +1,5 @@
-'''The student's starting files: ``layers.py`` with nine stubs in cs231n assignment 2's signatures, and a README.
+'''The student's starting files: ``layers.py`` with nine stubs in cs231n assignment 2's signatures, and a README
+(the notebook is :mod:`.notebook`).
 
 The text here is what :func:`minivgg.exercises.workspace.new_workspace` writes;
 no solution is shipped: minivgg's own ops (:mod:`minivgg.ops`) are the reference
@@ -114,11 +115,21 @@ Implement the nine functions in `layers.py` (cs231n assignment 2 signatures), th
     minivgg exercise check .              # every exercise: PASS / FAIL / NOT IMPLEMENTED
     minivgg exercise check . --only conv  # one exercise: affine, relu, conv, max_pool, softmax
     minivgg exercise check . --json       # the same as JSON
+    minivgg exercise check . --train      # once all pass: train a tiny VGG made of your layers
+
+Or open `walkthrough.ipynb` in Jupyter (from this folder): one section per
+exercise, each running the check and plotting the gradient check on every
+coordinate, then a short training run and the filters your layers learned.
 
 Each exercise is checked three ways: (1) your forward against minivgg's reference
 on fixed and random inputs; (2) your backward against float64 centered differences
 of your forward, on inputs away from ReLU kinks and max-pool ties, with a diagnosis
 (a constant factor such as a missing 1/N, a sign, a transpose); (3) odd shapes:
 batch 1, non-square images, stride 2. A failure names the smallest failing case.
-The command exits 0 only when everything passes.
+The command exits 0 only when everything passes. Code that runs too long (an
+endless loop at import or in a function) is reported, not waited for (`--timeout S`).
+
+`--train` runs 2000 Adam steps (`--steps N`; `--seconds S` caps the time, `--seed`
+changes the run); with a correct solution it reaches about 90-95% validation
+accuracy on minivgg's shapes data. Your loop-based layers are slow: expect a few minutes.
 '''

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -61,16 +61,59 @@ def accuracy(S: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarr
     return hits / len(x)
 
 
-def train_student(S: ModuleType, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                  *, seconds: float = 60.0, batch: int = 32, lr: float = 5e-3, seed: int = 0,
-                  max_steps: int | None = None) -> dict[str, Any]:
-    """Train the tiny VGG with the student's layers for about ``seconds`` (whole steps) with Adam.
+#: Default budget of ``train_student``: Adam steps of batch 32 (measured: see the README's Exercises section).
+DEFAULT_STEPS = 2000
 
-    ``max_steps`` stops earlier at a fixed step count, so a run is reproducible whatever the machine's speed.
+
+def learning_rate(step: int, steps: int, lr: float) -> float:
+    """Rate of step ``step`` (0-based) of ``steps``: ``lr``, then ``lr / 10`` from 80% of the run on.
+
+    One drop at the end, as the paper's "divide by 10" schedule does when progress stalls: the last
+    steps settle into the minimum instead of rattling around it (exploration runs, seed 1: 91.3% at step
+    1,600, then 93.7% at 2,000 after the drop, against 92.8% with no drop). A cosine decay from the
+    start was worse (82.5% vs 92.3% at 1,500 steps, seed 0): this net is still learning fast
+    when cosine has already cut the rate.
+    """
+    return lr if step < 0.8 * steps else lr / 10
+
+
+def standardize(x_train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Subtract the training set's per-channel mean and divide by its per-channel std (float32).
+
+    ``mu_c = mean of x_train[:, c]``, ``x' = (x - mu_c) / sd_c``. The shapes are in [0, 1], all positive:
+    without centring, every first-layer unit starts on the same side of zero and training is slower
+    (exploration runs, 1,500 steps, seed 0: with a cosine-decayed rate 79.0% uncentred, 82.5% centred;
+    centred with a constant rate 92.3%).
+    """
+    mu = x_train.mean(axis=(0, 2, 3), keepdims=True, dtype=np.float64)
+    sd = x_train.std(axis=(0, 2, 3), keepdims=True, dtype=np.float64) + 1e-8
+    return [((x - mu) / sd).astype(np.float32) for x in (x_train, *others)]
+
+
+def train_student(S: ModuleType, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                  *, steps: int = DEFAULT_STEPS, seconds: float | None = None, batch: int = 32, lr: float = 5e-3,
+                  seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                  keep_params: bool = False) -> dict[str, Any]:
+    """Train the tiny VGG with the student's layers for ``steps`` Adam steps of ``batch`` images.
+
+    The learning rate is ``lr`` for the first 80% of the steps and ``lr / 10`` for the last 20%
+    (:func:`learning_rate`).
+    Inputs are standardised per channel with the training set's statistics (:func:`standardize`).
+    The step count, not the clock, sets the budget, so the accuracy does not depend on the machine's
+    speed. ``seconds`` is an optional cap: training stops after the first whole step past it (and the
+    result says ``"stopped": "time cap"``). ``progress(done, steps)`` is called after every step.
 
     x_*: (N, C, S, S) with S divisible by 4; y_*: (N,) ints in [0, K). Returns a
     JSON-able dict: steps, epochs, seconds, final train loss, validation accuracy.
+    ``seed`` draws the initial weights and the order of the batches. With ``keep_params``, the trained arrays under ``"params"`` and every step's loss under ``"losses"``
+    (the params expect standardised inputs: ``accuracy(S, params, standardize(x_train, x)[1], y)``).
+    Cost per step: one forward and backward of ``batch`` images through the student's layers.
     """
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"train_student: steps must be an int >= 1, got {steps!r}")
+    if seconds is not None and not seconds > 0:
+        raise ValueError(f"train_student: seconds must be > 0 or None, got {seconds!r}")
+    x_train, x_val = standardize(x_train, x_val)
     rng = np.random.default_rng(seed)
     k = int(max(y_train.max(), y_val.max())) + 1
     p = _init(x_train.shape[1], x_train.shape[2], k, rng)
@@ -78,7 +121,11 @@ def train_student(S: ModuleType, x_train: np.ndarray, y_train: np.ndarray, x_val
     v2 = {n: np.zeros_like(v) for n, v in p.items()}
     start, step, loss, losses = time.perf_counter(), 0, float("nan"), []
     order = rng.permutation(len(x_train))
-    while time.perf_counter() - start < seconds and (max_steps is None or step < max_steps):
+    stopped = "steps"
+    while step < steps:
+        if seconds is not None and time.perf_counter() - start >= seconds:
+            stopped = "time cap"
+            break
         i = (step * batch) % len(x_train)
         if i + batch > len(x_train):
             order, i = rng.permutation(len(x_train)), 0
@@ -87,12 +134,19 @@ def train_student(S: ModuleType, x_train: np.ndarray, y_train: np.ndarray, x_val
         loss, ds = S.softmax_loss(s, y_train[idx])
         losses.append(float(loss))
         g = _grads(S, ds, caches)
+        rate = learning_rate(step, steps, lr)
         step += 1
         for n in p:  # Adam (Kingma & Ba), beta1 0.9, beta2 0.999, bias-corrected
             m[n] = 0.9 * m[n] + 0.1 * g[n]
             v2[n] = 0.999 * v2[n] + 0.001 * g[n] ** 2
-            p[n] -= (lr * (m[n] / (1 - 0.9 ** step)) / (np.sqrt(v2[n] / (1 - 0.999 ** step)) + 1e-8)).astype(p[n].dtype)
+            p[n] -= (rate * (m[n] / (1 - 0.9 ** step)) / (np.sqrt(v2[n] / (1 - 0.999 ** step)) + 1e-8)).astype(p[n].dtype)
+        if progress is not None:
+            progress(step, steps)
     elapsed = time.perf_counter() - start
-    return {"steps": step, "epochs": step * batch / len(x_train), "seconds": elapsed,
-            "train_loss_last50": float(np.mean(losses[-50:])) if losses else None,
-            "val_accuracy": accuracy(S, p, x_val, y_val), "n_val": int(len(x_val))}
+    res = {"steps": step, "planned_steps": steps, "stopped": stopped, "epochs": step * batch / len(x_train),
+           "seconds": elapsed, "seed": seed, "batch": batch, "lr": lr,
+           "train_loss_last50": float(np.mean(losses[-50:])) if losses else None,
+           "val_accuracy": accuracy(S, p, x_val, y_val), "n_val": int(len(x_val))}
+    if keep_params:
+        res["params"], res["losses"] = p, losses
+    return res

@@ -1,4 +1,4 @@
-"""Writing a student workspace: ``layers.py`` and ``README.md``, never over existing files unless forced."""
+"""Writing a student workspace: ``layers.py``, ``README.md`` and ``walkthrough.ipynb``, never over existing files unless forced."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 from ..io.files import atomic_write
+from .notebook import walkthrough_notebook
 from .template import LAYERS_PY, README_MD
 
 #: file name -> text of a new workspace.
-FILES = {"layers.py": LAYERS_PY, "README.md": README_MD}
+FILES = {"layers.py": LAYERS_PY, "README.md": README_MD, "walkthrough.ipynb": walkthrough_notebook()}
 
 
 def new_workspace(directory: str | os.PathLike, force: bool = False) -> list[Path]:
