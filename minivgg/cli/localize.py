@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             x0, y0, x1, y1 = r["box_pixels_xyxy"]
             print(f"{r['image']}: {r['class']} ({r['probability']:.1%})  box cx {cx:.3f} cy {cy:.3f} w {bw:.3f} "
                   f"h {bh:.3f}  = pixels ({x0:.1f}, {y0:.1f})-({x1:.1f}, {y1:.1f}) of {r['image_size'][0]}x"
-                  f"{r['image_size'][1]}")
+                  f"{r['image_size'][1]}{'  (no area: w or h <= 0)' if min(bw, bh) <= 0 else ''}")
     if draw is not None:
         _draw(args.image, results, draw)
         if not args.json:
@@ -112,6 +112,7 @@ def _draw(paths, results, out: Path) -> None:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
         d = ImageDraw.Draw(img)
         x0, y0, x1, y1 = (v * scale for v in r["box_pixels_xyxy"])
+        x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)  # a box of negative size: its outline
         for k in range(2):  # two rectangles, red inside yellow: visible on any colour
             d.rectangle([x0 - k, y0 - k, x1 + k, y1 + k], outline=(255, 0, 0) if k == 0 else (255, 255, 0))
         d.text((3, 2), f"{r['class']} {r['probability']:.0%}", fill=(255, 255, 0))

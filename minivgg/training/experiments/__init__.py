@@ -15,7 +15,7 @@ from .base import ExperimentResult, Progress
 __all__ = ["NAMES", "get", "ExperimentResult", "Progress"]
 
 #: experiment name -> module of this package
-_MODULES = {}
+_MODULES = {"localization": "localization"}
 
 NAMES: tuple[str, ...] = tuple(_MODULES)
 
