@@ -181,3 +181,18 @@ def test_loc_trainer_refuses_data_without_boxes_or_other_classes(small):
         LocConfig(finetune="conv")
     with pytest.raises(ValueError, match="Localizer: a PCR regressor for 10 classes has 40"):
         Localizer(cls, cls, "pcr", data.preprocess, data.class_names)
+
+
+def test_dataset_boxes_and_aux_arrays(small, tmp_path):
+    import dataclasses
+
+    from minivgg.io.npz import read_minivgg, write_minivgg
+
+    data, cls = small
+    assert data.has_boxes and data.boxes("val").shape == (len(data.x_val), 4)
+    with pytest.raises(ValueError, match="no bounding boxes"):
+        dataclasses.replace(data, name="cifar10", boxes_val=None).boxes("val")
+    path = write_minivgg(tmp_path / "w.npz", cls.config, cls.params, aux={"extra.a": np.arange(3.0)})
+    assert read_minivgg(path).aux["extra.a"].tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="auxiliary array extra.a must be numeric and finite"):
+        write_minivgg(tmp_path / "bad.npz", cls.config, cls.params, aux={"extra.a": np.array([np.nan])})
