@@ -115,7 +115,9 @@ def _draw(paths, results, out: Path) -> None:
         x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)  # a box of negative size: its outline
         for k in range(2):  # two rectangles, red inside yellow: visible on any colour
             d.rectangle([x0 - k, y0 - k, x1 + k, y1 + k], outline=(255, 0, 0) if k == 0 else (255, 255, 0))
-        d.text((3, 2), f"{r['class']} {r['probability']:.0%}", fill=(255, 255, 0))
+        label = f"{r['class']} {r['probability']:.0%}"
+        d.rectangle(d.textbbox((3, 2), label), fill=(0, 0, 0))  # readable on any background
+        d.text((3, 2), label, fill=(255, 255, 0))
         tiles.append(img)
     sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), max(t.height for t in tiles)))
     x = 0
