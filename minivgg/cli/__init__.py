@@ -34,7 +34,8 @@ from typing import Sequence
 
 # Subcommand modules, in the order `minivgg --help` lists them.
 COMMANDS = ("tour", "summary", "receptive_field", "compare", "gradcheck", "bench", "train",
-            "evaluate", "features", "ensemble", "experiment", "convert", "export", "predict", "visualize", "exercise")
+            "evaluate", "features", "ensemble", "experiment", "convert", "export", "predict", "localize",
+            "visualize", "exercise")
 
 
 EXIT_OK = 0

@@ -23,6 +23,7 @@ from ..vgg import VGG
 from . import EXIT_INTERRUPTED, EXIT_NONFINITE, UsageError
 from ._progress import bar
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
+from .localize import check_task_arguments, format_loc_epoch, run_train as run_localize_train
 
 RECIPE = tr.RECIPE_MODEL
 DEFAULT_CONFIG = tr.TrainConfig()
@@ -76,6 +77,9 @@ def load_checkpoint_model(path: str):
         model, ckpt = tr.model_from_checkpoint(path)
     except (OSError, ValueError) as e:
         raise UsageError(str(e)) from e
+    if ckpt.meta.get("task") == "localize":
+        raise UsageError(f"{path} is a localization checkpoint (minivgg train --task localize); "
+                         "use minivgg localize with it")
     missing = [k for k in ("preprocess", "data") if k not in ckpt.meta]
     if missing:
         raise UsageError(f"{path} holds plain weights without a training run's {' and '.join(missing)} records; "
@@ -109,8 +113,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a VGG with mini-batch SGD/Adam, weight decay, dropout and flips, as in the paper "
                     "(§3.1). Prints one line per epoch and, with --out DIR, writes DIR/checkpoint.npz and "
                     "DIR/history.json after every epoch. --resume continues DIR/checkpoint.npz exactly. "
-                    "The defaults reach >= 95% validation accuracy on the embedded shapes in a few minutes.")
+                    "The defaults reach >= 95% validation accuracy on the embedded shapes in a few minutes. "
+                    "--task localize fine-tunes a trained classifier (--init) into a bounding-box regressor "
+                    "(paper Appendix A); history.json then records val_loc_error (IoU > 0.5, ground-truth class) "
+                    "and val_loc_error_pred (predicted class).")
     add_data_arguments(p, from_checkpoint=False)
+    t = p.add_argument_group("task")
+    t.add_argument("--task", choices=("classify", "localize"), default="classify",
+                   help="classify (default): train a classifier; localize: fine-tune --init into a box regressor")
+    t.add_argument("--regression", choices=("scr", "pcr"), default=None,
+                   help="localize: one box for all classes (scr, 4 outputs) or one per class (pcr, 4 x classes; "
+                        "default pcr)")
+    t.add_argument("--init", metavar="CHECKPOINT",
+                   help="localize: the classification checkpoint.npz to start from (its data are the default data)")
+    t.add_argument("--finetune", choices=("fc", "all"), default=None,
+                   help="localize: update only fc6-fc8 (fc) or every layer (all, default)")
     m = p.add_argument_group("model")
     m.add_argument("--arch", type=arch_name, help=f"{', '.join(ARCHS)} or the paper's letters {', '.join(CONFIGS)} "
                                                    f"(default {s['arch']})")
@@ -188,6 +205,15 @@ def _check_out_dir(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_task_arguments(args)
+    if args.task == "localize":
+        if args.out:
+            if (Path(args.out) / tr.CHECKPOINT_NAME).exists():
+                raise UsageError(f"{Path(args.out) / tr.CHECKPOINT_NAME} already exists; choose another --out")
+            if Path(args.out).exists() and not Path(args.out).is_dir():
+                raise UsageError(f"--out {args.out} exists and is not a directory")
+            _check_out_dir(Path(args.out))
+        return run_localize_train(args, load_data, thread_limit, LocProgress)
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the directory holding checkpoint.npz)")
     ckpt = None
@@ -292,6 +318,19 @@ class TrainProgress(TrainCallback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class LocProgress(TrainProgress):
+    """TrainProgress for --task localize: the bar shows the running box loss and IoU > 0.5 rate."""
+
+    def on_batch_end(self, batch: int, images: int, loss: float, acc: float) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4f}", correct=f"{acc:.3f}", refresh=False)
+            self._bar.update(1)
+
+    def on_epoch_end(self, entry: dict) -> None:
+        self.close()
+        self.print_line(format_loc_epoch(entry, self.epochs))
 
 
 def format_epoch(entry: dict, epochs: int) -> str:

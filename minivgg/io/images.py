@@ -37,7 +37,7 @@ from .files import check_input_file
 
 __all__ = [
     "CONVENTIONS", "TORCHVISION_MEAN", "TORCHVISION_STD", "CAFFE_MEAN_BGR",
-    "normalize", "resize_shape", "center_crop_box", "load_image", "imagenet_classes", "predict_topk",
+    "normalize", "resize_shape", "center_crop_box", "load_image", "read_rgb", "imagenet_classes", "predict_topk",
 ]
 
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)  # RGB, on [0, 1] pixels
@@ -131,6 +131,20 @@ def load_image(path: str | os.PathLike, convention: str = "torchvision", size: i
     modes = {"bilinear": Image.BILINEAR, "nearest": Image.NEAREST, "bicubic": Image.BICUBIC}
     if interpolation not in modes:
         raise ValueError(f"load_image: interpolation must be one of {sorted(modes)}, got {interpolation!r}")
+    img = _open_rgb(path, Image)
+    if conv == "torchvision":
+        shorter = resize if resize is not None else int(round(size * 256 / 224))
+        if shorter < size:
+            raise ValueError(f"load_image: resize {shorter} is smaller than the crop {size}")
+        img = img.resize(resize_shape(img.width, img.height, shorter), modes[interpolation])
+        img = img.crop(center_crop_box(img.width, img.height, size))
+    else:
+        img = img.resize((size, size), modes[interpolation])
+    return normalize(np.asarray(img), conv)
+
+
+def _open_rgb(path: str | os.PathLike, Image: Any):
+    """Open ``path`` with Pillow as an RGB image; clear one-line errors for missing, damaged or huge files."""
     check_input_file(path, "image", ValueError)
     try:
         with warnings.catch_warnings():
@@ -147,15 +161,25 @@ def load_image(path: str | os.PathLike, convention: str = "torchvision", size: i
         raise FileNotFoundError(f"image {path} does not exist (no such file)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:  # unidentified or damaged files
         raise ValueError(f"{path}: cannot read image ({exc})") from None
-    if conv == "torchvision":
-        shorter = resize if resize is not None else int(round(size * 256 / 224))
-        if shorter < size:
-            raise ValueError(f"load_image: resize {shorter} is smaller than the crop {size}")
-        img = img.resize(resize_shape(img.width, img.height, shorter), modes[interpolation])
-        img = img.crop(center_crop_box(img.width, img.height, size))
-    else:
-        img = img.resize((size, size), modes[interpolation])
-    return normalize(np.asarray(img), conv)
+    return img
+
+
+def read_rgb(path: str | os.PathLike, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """An image file as float32 ``(3, size, size)`` RGB in [0, 1] (bilinear resize, no crop, no mean).
+
+    For the small models ``minivgg train`` makes (their own preprocessing
+    subtracts the training mean). Returns ``(image, (width, height))`` with
+    the file's original size, so a box normalised to the image maps back to
+    its pixels. Needs Pillow.
+    """
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"read_rgb: size must be a positive int, got {size!r}")
+    Image = _pillow()
+    img = _open_rgb(path, Image)
+    original = (img.width, img.height)
+    if original != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / np.float32(255), original
 
 
 @lru_cache(maxsize=1)

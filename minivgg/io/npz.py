@@ -16,6 +16,9 @@ entry                  content
 ``param.<name>``       every parameter under the lecture's names (``param.conv1_1.w``)
 ``optim.<key>``        optimiser state (training checkpoints only)
 ``sched.<key>``        learning-rate schedule state (training checkpoints only)
+``aux.<key>``          auxiliary arrays a tool keeps beside the model, e.g. a
+                       localization checkpoint's classification network under
+                       ``aux.classifier.<name>`` (its architecture in ``meta``)
 =====================  ==========================================================
 
 Older files still load: weights written with ``__arch__`` + bare parameter
@@ -42,7 +45,7 @@ from .files import CheckpointError, atomic_write, check_input_file, check_output
 FORMAT_VERSION = 2
 HEADER = "__minivgg__"
 #: Prefixes of the array groups after the header.
-GROUPS = ("param", "optim", "sched")
+GROUPS = ("param", "optim", "sched", "aux")
 _OLD_WEIGHTS_HEADER, _OLD_CHECKPOINT_HEADER = "__arch__", "meta"
 #: The one suffix of minivgg's files (and of every .npz it writes, features included).
 NPZ_SUFFIXES = (".npz",)
@@ -63,6 +66,8 @@ class MinivggFile:
         Run state of a training checkpoint; ``{}`` for plain weights.
     optim, sched : dict
         Optimiser and schedule ``state_dict`` arrays (empty for plain weights).
+    aux : dict
+        Auxiliary arrays (``aux.<key>`` entries; empty unless a tool wrote some).
     """
 
     path: Path
@@ -71,6 +76,7 @@ class MinivggFile:
     meta: dict = field(default_factory=dict)
     optim: dict = field(default_factory=dict)
     sched: dict = field(default_factory=dict)
+    aux: dict = field(default_factory=dict)
 
     @property
     def dtype(self) -> str:
@@ -86,7 +92,7 @@ class MinivggFile:
 
 def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[str, np.ndarray], *,
                   meta: Mapping[str, Any] | None = None, optim: Mapping[str, Any] | None = None,
-                  sched: Mapping[str, Any] | None = None) -> Path:
+                  sched: Mapping[str, Any] | None = None, aux: Mapping[str, Any] | None = None) -> Path:
     """Write a minivgg ``.npz`` atomically (temp file beside ``path``, then rename).
 
     Parameters
@@ -97,6 +103,8 @@ def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[st
         ``{"conv1_1.w": ..., "fc8.b": ...}``; numeric and finite (a NaN weight is refused).
     meta, optim, sched : mapping, optional
         A training checkpoint's JSON run state and its optimiser/schedule arrays.
+    aux : mapping, optional
+        Further named arrays (numeric and finite), stored as ``aux.<key>``.
 
     Raises
     ------
@@ -122,6 +130,11 @@ def write_minivgg(path: str | os.PathLike, config: VGGConfig, params: Mapping[st
         for k, v in (group or {}).items():
             arrays[f"{prefix}.{k}"] = np.asarray(v)
     dtype = next(iter(arrays.values())).dtype.name if arrays else "float32"
+    for k, v in (aux or {}).items():
+        v = np.asarray(v)
+        if v.dtype.kind not in "fiu" or not np.isfinite(v).all():
+            raise ValueError(f"{path}: auxiliary array {k} must be numeric and finite, got {v.dtype}")
+        arrays[f"aux.{k}"] = v
     header = {"format": FORMAT_VERSION, "config": config.to_dict(), "dtype": dtype, "meta": dict(meta or {})}
     try:
         text = json.dumps(header, allow_nan=False)
@@ -261,7 +274,7 @@ def _read_current(arrays: dict, path: Path) -> MinivggFile:
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source}: meta must be a JSON object, got {type(meta).__name__}")
     g = _grouped(arrays, source)
-    return MinivggFile(path, _config(header["config"], source), g["param"], meta, g["optim"], g["sched"])
+    return MinivggFile(path, _config(header["config"], source), g["param"], meta, g["optim"], g["sched"], g["aux"])
 
 
 def _read_old_weights(arrays: dict, path: Path) -> MinivggFile:

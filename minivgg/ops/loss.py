@@ -1,4 +1,7 @@
-"""Softmax and the softmax cross-entropy loss (VGG's training objective, §3.1).
+"""Softmax and the softmax cross-entropy loss (VGG's training objective, §3.1), and the squared-L2 loss.
+
+The squared-L2 ("Euclidean") loss is what the paper's localization net
+(Appendix A) regresses boxes with; see :func:`l2_loss`.
 
 For logits ``s`` (N, K) and integer labels ``y`` (N,):
 
@@ -66,3 +69,50 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     dlogits[rows, y] -= 1
     dlogits /= n
     return loss, dlogits
+
+
+def l2_loss(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Squared Euclidean distance between predictions and targets, mean over the batch: ``(loss, dpred)``.
+
+    The localization loss of Simonyan & Zisserman, Appendix A ("the logistic
+    regression objective is replaced with a Euclidean loss, which penalises the
+    deviation of the predicted bounding box parameters from the ground-truth").
+
+    .. math::
+
+        L = \\frac{1}{N} \\sum_{n=1}^N \\lVert p_n - t_n \\rVert_2^2
+          = \\frac{1}{N} \\sum_{n,d} (p_{nd} - t_{nd})^2,
+        \\qquad \\frac{\\partial L}{\\partial p_{nd}} = \\frac{2 (p_{nd} - t_{nd})}{N}
+
+    Normalisation: the sum over the D coordinates of one sample (no 1/2, no
+    1/D), then the mean over the N samples -- so the loss of one box is its
+    squared distance, whatever the batch size. (Caffe's ``EuclideanLoss``
+    is half of this; ``torch.nn.functional.mse_loss(reduction="sum") / N``
+    equals it.)
+
+    Parameters
+    ----------
+    pred : ndarray, shape (N, D), float32 or float64
+    target : ndarray, shape (N, D), same dtype as ``pred`` (not differentiated)
+
+    Returns
+    -------
+    loss : float
+    dpred : ndarray, shape (N, D), dtype of ``pred``
+
+    Cost: 3 N D flops.
+    """
+    name = "l2_loss"
+    check_float_array(pred, name, "pred", ndim=2)
+    check_float_array(target, name, "target", ndim=2)
+    if target.shape != pred.shape:
+        raise ValueError(f"{name}: target must have the shape of pred {pred.shape}, got {target.shape}")
+    if target.dtype != pred.dtype:
+        raise TypeError(f"{name}: target dtype {target.dtype} differs from pred dtype {pred.dtype}")
+    n = pred.shape[0]
+    if n == 0:
+        raise ValueError(f"{name}: empty batch (pred has shape {pred.shape})")
+    diff = pred - target  # (N, D)
+    loss = float(np.einsum("nd,nd->", diff, diff, dtype=np.float64)) / n
+    dpred = diff * pred.dtype.type(2.0 / n)
+    return loss, dpred

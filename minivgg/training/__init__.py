@@ -9,6 +9,7 @@
 * :mod:`~minivgg.training.evaluate` -- accuracy, top-k, flips and ensembles;
 * :mod:`~minivgg.training.transfer` -- FC7 features on a held-out task;
 * :mod:`~minivgg.training.dense_eval` -- fully-convolutional evaluation (paper §3.2);
+* :mod:`~minivgg.training.localization` -- box regression fine-tuned from a classifier (paper Appendix A);
 * :mod:`~minivgg.training.tour` -- the tour's short run.
 """
 

@@ -97,7 +97,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """
     f = read_minivgg(path)
     check_finite_params(f.params, str(f.path))
-    return Checkpoint(f.path, f.config, f.params, f.meta, f.optim, f.sched)
+    return Checkpoint(f.path, f.config, f.params, f.meta, f.optim, f.sched, f.aux)
 
 
 def check_architecture(ckpt: MinivggFile, model: VGG | VGGConfig) -> None:

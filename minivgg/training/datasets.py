@@ -99,6 +99,11 @@ class Dataset:
     class_names: list
     preprocess: Preprocess
     info: dict = field(default_factory=dict)
+    #: Ground-truth boxes ``(N, 4)`` float64, ``(cx, cy, w, h)`` normalised to the image
+    #: (:mod:`minivgg.ops.boxes`), one per image of each split; shapes only (None otherwise).
+    boxes_train: np.ndarray | None = None
+    boxes_val: np.ndarray | None = None
+    boxes_test: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -107,6 +112,19 @@ class Dataset:
     @property
     def in_channels(self) -> int:
         return int(self.x_train.shape[1])
+
+    @property
+    def has_boxes(self) -> bool:
+        """Whether every split carries ground-truth boxes (the localization task needs them)."""
+        return all(b is not None for b in (self.boxes_train, self.boxes_val, self.boxes_test))
+
+    def boxes(self, name: str) -> np.ndarray:
+        """Ground-truth boxes of ``"train"``, ``"val"`` or ``"test"``; ValueError if the dataset has none."""
+        self.split(name)  # checks the name
+        b = getattr(self, f"boxes_{name}")
+        if b is None:
+            raise ValueError(f"the {self.name} dataset has no bounding boxes (only the embedded shapes do)")
+        return b
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
@@ -154,16 +172,21 @@ def load_dataset(name: str = "shapes", data_dir: str | os.PathLike | None = None
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     info: dict = {"name": name, "data_seed": int(data_seed)}
+    boxes: dict = {}
     if name == "shapes":
         if data_dir is not None:
             raise ValueError("the shapes dataset is generated; it takes no data directory")
         n_train = 10_000 if n_train is None else n_train
         n_val = 2_000 if n_val is None else n_val
         cls = tuple(classes) if classes is not None else datamod.SHAPE_CLASSES
-        split = datamod.load_shapes(n_train, n_val, data_seed, classes=cls)
-        x_test, y_test = datamod.make_shapes(n_val, seed=(int(data_seed), 2), classes=cls)
-        xtr, ytr, xva, yva, names = split
+        # the splits of datamod.load_shapes (seeds (s, 0), (s, 1)), plus a test split (s, 2), with their boxes
+        check = datamod.load_shapes(0, 0, data_seed, classes=cls)  # validates the seed and the classes
+        names = check.class_names
+        (xtr, ytr, btr), (xva, yva, bva), (x_test, y_test, bte) = (
+            datamod.make_shapes(n, seed=(int(data_seed), k), classes=cls, with_boxes=True)
+            for k, n in enumerate((n_train, n_val, n_val)))
         info.update(n_train=int(n_train), n_val=int(n_val), classes=list(cls))
+        boxes = {"boxes_train": btr, "boxes_val": bva, "boxes_test": bte}
     else:
         if data_dir is None:
             raise ValueError(f"the {name} dataset needs a data directory (--data-dir DIR)")
@@ -191,7 +214,7 @@ def load_dataset(name: str = "shapes", data_dir: str | os.PathLike | None = None
     if xtr.dtype == np.uint8:
         mean = mean / 255.0
     pre = Preprocess(mean=tuple(float(m) for m in mean), size=_input_size_for(xtr.shape[2]), dtype=str(dtype))
-    return Dataset(name, xtr, ytr, xva, yva, x_test, y_test, list(names), pre, info)
+    return Dataset(name, xtr, ytr, xva, yva, x_test, y_test, list(names), pre, info, **boxes)
 
 
 def dataset_for_checkpoint(meta: Mapping[str, Any], data_dir: str | os.PathLike | None = None) -> Dataset:

@@ -100,24 +100,37 @@ def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
     return classes
 
 
-def _render(names: np.ndarray, words: np.ndarray, size: int) -> np.ndarray:
-    """Render one chunk from its random words.
+def _uniforms(words: np.ndarray) -> np.ndarray:
+    """The first _N_PARAMS words of each row as float32 uniforms in [0, 1) (24-bit)."""
+    return (words[:, :_N_PARAMS] >> 8).astype(np.float32) * np.float32(2.0**-24)  # (n, 10)
 
-    ``names`` (n,) indices into SHAPE_CLASSES; ``words`` (n, _N_PARAMS +
-    ceil(3*size*size/4)) uint32: the first _N_PARAMS become uniforms in [0, 1),
-    the rest are read as bytes, one per pixel and channel, for the noise.
-    Returns float32 (n, 3, size, size) in [0, 1].
-    """
-    n = len(names)
+
+def _geometry(p: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(scale, cx, cy, theta)``, each (n,) float32: radius and centre in pixels, rotation in radians."""
     f32 = np.float32
-    p = (words[:, :_N_PARAMS] >> 8).astype(f32) * f32(2.0**-24)  # (n, 10) uniforms, 24-bit
-    # Little-endian byte order fixed explicitly so every platform gets the same noise.
-    noise_bytes = np.ascontiguousarray(words[:, _N_PARAMS:], dtype="<u4").view(np.uint8)[:, : 3 * size * size]
     scale = (f32(_SCALE_RANGE[0]) + p[:, 2] * f32(_SCALE_RANGE[1] - _SCALE_RANGE[0])) * f32(size)  # (n,) pixels
     # The centre keeps the unit disc inside the image (up to the corners of a rotated square).
     lo, span = scale, f32(size) - 2 * scale
     cx, cy = lo + p[:, 0] * span, lo + p[:, 1] * span  # (n,)
     theta = (p[:, 3] * 2 - 1) * f32(_ROT_JITTER)
+    return scale, cx, cy, theta
+
+
+def _render(names: np.ndarray, words: np.ndarray, size: int, coverage: bool = False):
+    """Render one chunk from its random words.
+
+    ``names`` (n,) indices into SHAPE_CLASSES; ``words`` (n, _N_PARAMS +
+    ceil(3*size*size/4)) uint32: the first _N_PARAMS become uniforms in [0, 1),
+    the rest are read as bytes, one per pixel and channel, for the noise.
+    Returns float32 (n, 3, size, size) in [0, 1] (and, with ``coverage``, the
+    (n, size, size) anti-aliased coverage of the shape before colour and noise).
+    """
+    n = len(names)
+    f32 = np.float32
+    p = _uniforms(words)  # (n, 10) uniforms, 24-bit
+    # Little-endian byte order fixed explicitly so every platform gets the same noise.
+    noise_bytes = np.ascontiguousarray(words[:, _N_PARAMS:], dtype="<u4").view(np.uint8)[:, : 3 * size * size]
+    scale, cx, cy, theta = _geometry(p, size)
     cos, sin = np.cos(theta), np.sin(theta)
     grid = np.arange(size, dtype=f32) + f32(0.5)  # pixel centres
     dx = grid[None, None, :] - cx[:, None, None]  # (n, 1, S)
@@ -138,12 +151,64 @@ def _render(names: np.ndarray, words: np.ndarray, size: int) -> np.ndarray:
     # byte b -> (b + 0.5) / 128 - 1, symmetric in (-1, 1), 256 levels
     noise = (noise_bytes.reshape(n, 3, size, size).astype(f32) * f32(1 / 128) + f32(0.5 / 128 - 1)) * f32(_NOISE)
     img = bg[:, :, None, None] + cover[:, None] * (fg - bg)[:, :, None, None] + noise
-    return np.clip(img, 0, 1, out=img)
+    np.clip(img, 0, 1, out=img)
+    return (img, cover) if coverage else img
+
+
+# Outline points of each shape in its own frame (u, v), radius 1 = ``scale`` pixels, read off
+# _sdf: a convex polygon's bounding box after any rotation is that of its rotated vertices, and
+# a box of a union is the box of the parts. Discs (circle, ring) are handled apart.
+_S3 = np.sqrt(3) / 2
+_PLUS = [(sx * a, sy * b) for a, b in ((0.95, 0.27), (0.27, 0.95)) for sx in (1, -1) for sy in (1, -1)]
+_BAR_EXTENT = 2 / 3 + 0.18  # outer edge of the outer bar (period 2/3, half-thickness 0.18)
+_OUTLINE: dict[str, list[tuple[float, float]]] = {
+    "square": [(sx * 0.7, sy * 0.7) for sx in (1, -1) for sy in (1, -1)],
+    "hollow_square": [(sx * 0.88, sy * 0.88) for sx in (1, -1) for sy in (1, -1)],  # outer edge 0.68 + 0.2
+    "triangle": [(0.0, -1.0), (-_S3, 0.5), (_S3, 0.5)],  # apex up (v = -1), base at v = 0.5
+    "plus": _PLUS,
+    # cross = plus read in the frame turned by 45 deg; that map (u+v, u-v)/sqrt2 is its own inverse
+    "cross": [((a + b) * np.sqrt(0.5), (a - b) * np.sqrt(0.5)) for a, b in _PLUS],
+    "horizontal_bars": [(sx * 0.85, sy * _BAR_EXTENT) for sx in (1, -1) for sy in (1, -1)],
+    "vertical_bars": [(sx * _BAR_EXTENT, sy * 0.85) for sx in (1, -1) for sy in (1, -1)],
+    "diamond": [(0.7 * np.sqrt(2), 0.0), (-0.7 * np.sqrt(2), 0.0), (0.0, 0.7 * np.sqrt(2)), (0.0, -0.7 * np.sqrt(2))],
+}
+_DISC_RADIUS = {"circle": 0.85, "ring": 1.0}  # ring: |r - 0.7| <= 0.3
+
+
+def _boxes(names: np.ndarray, p: np.ndarray, size: int) -> np.ndarray:
+    """Exact pixel-corner boxes ``(x0, y0, x1, y1)`` (n, 4) float64 of the shapes' geometric outlines.
+
+    The outline is the set where the class's field is <= 0 (the shape as a
+    mathematical figure, before the half-pixel anti-aliased edge). A frame
+    point (u, v) sits at pixel coordinates
+    ``x = cx + scale (cos t u - sin t v)``, ``y = cy + scale (sin t u + cos t v)``
+    (the inverse of _render's map), with pixel ``j`` spanning ``[j, j+1)``.
+    Clipped to the image ``[0, size]``.
+    """
+    scale, cx, cy, theta = (a.astype(np.float64) for a in _geometry(p, size))
+    cos, sin = np.cos(theta), np.sin(theta)
+    out = np.empty((len(names), 4))
+    for ci in np.unique(names):
+        sel = names == ci
+        cls = SHAPE_CLASSES[ci]
+        if cls in _DISC_RADIUS:
+            r = _DISC_RADIUS[cls] * scale[sel]
+            out[sel] = np.stack([cx[sel] - r, cy[sel] - r, cx[sel] + r, cy[sel] + r], axis=1)
+            continue
+        uv = np.array(_OUTLINE[cls])  # (k, 2)
+        c, s_, sc = cos[sel, None], sin[sel, None], scale[sel, None]
+        xs = cx[sel, None] + sc * (c * uv[None, :, 0] - s_ * uv[None, :, 1])  # (m, k)
+        ys = cy[sel, None] + sc * (s_ * uv[None, :, 0] + c * uv[None, :, 1])
+        out[sel] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
+    # A rotated hollow square's or bar pattern's corner can leave the image by up to ~1 pixel
+    # (the centre only keeps the unit disc inside): the box is of the visible part, as ILSVRC's are.
+    return np.clip(out, 0.0, float(size))
 
 
 def make_shapes(
-    n: int, *, seed: int | Sequence[int] = 0, size: int = 32, classes: Sequence[str] = SHAPE_CLASSES
-) -> tuple[np.ndarray, np.ndarray]:
+    n: int, *, seed: int | Sequence[int] = 0, size: int = 32, classes: Sequence[str] = SHAPE_CLASSES,
+    with_boxes: bool = False,
+):
     """Generate ``n`` labelled images of simple shapes, deterministically from ``seed``.
 
     Each image is one shape (the class) drawn with a random centre, radius
@@ -165,10 +230,24 @@ def make_shapes(
         Names from :data:`SHAPE_CLASSES`; ``y`` indexes this sequence. A subset
         gives a task with fewer classes (e.g. held-out classes for transfer).
 
+    with_boxes : bool
+        Also return each shape's ground-truth bounding box (the images are the
+        same bits either way).
+
     Returns
     -------
     x : float32 ndarray, shape (n, 3, size, size), values in [0, 1]
     y : int64 ndarray, shape (n,), values in ``range(len(classes))``
+    boxes : float64 ndarray, shape (n, 4), only with ``with_boxes``
+        ``(cx, cy, w, h)`` normalised to the image (divide pixels by ``size``),
+        the format of :mod:`minivgg.ops.boxes`: the exact bounding box of the
+        shape's geometric outline (where its field is <= 0), computed from the
+        geometry (centre, radius, rotation and the outline's vertices), not from
+        the pixels, clipped to the image (a rotated hollow square's corner may
+        leave it by up to a pixel). Every pixel whose centre lies in the shape lies in the box;
+        the 1-pixel anti-aliased edge adds a faint half-pixel fringe outside it
+        (up to 1 pixel at the triangle's 60-degree apex). Pixel corners:
+        ``minivgg.ops.cxcywh_to_xyxy(boxes) * size``.
 
     Notes
     -----
@@ -184,6 +263,11 @@ def make_shapes(
     Cost: about ``40 * n * size**2`` flops plus ``0.75 * n * size**2`` 32-bit
     random draws; 50k 32x32 images take a few seconds on one core.
     """
+    return _generate(n, seed, size, classes, with_boxes)
+
+
+def _generate(n, seed, size, classes, with_boxes: bool = False, coverage: bool = False):
+    """make_shapes' body; ``coverage=True`` (for tests) returns ``(x, y, pixel-corner boxes, coverage)``."""
     n = check_positive_int(n, "make_shapes", "n", minimum=0)
     size = check_positive_int(size, "make_shapes", "size", minimum=8)
     classes = _check_classes(classes)
@@ -205,10 +289,23 @@ def make_shapes(
     m = _N_PARAMS + -(-3 * size * size // 4)
     rng = np.random.default_rng(param_ss)
     x = np.empty((n, 3, size, size), np.float32)
+    boxes = np.empty((n, 4)) if with_boxes or coverage else None
+    cover = np.empty((n, size, size), np.float32) if coverage else None
     for s in batch_slices(n, _RENDER_CHUNK, "make_shapes"):
         words = rng.integers(0, 2**32, size=(s.stop - s.start, m), dtype=np.uint32)
-        x[s] = _render(name_idx[s], words, size)
-    return x, y
+        if coverage:
+            x[s], cover[s] = _render(name_idx[s], words, size, coverage=True)
+        else:
+            x[s] = _render(name_idx[s], words, size)
+        if boxes is not None:
+            boxes[s] = _boxes(name_idx[s], _uniforms(words), size)
+    if coverage:
+        return x, y, boxes, cover
+    if not with_boxes:
+        return x, y
+    # pixel corners -> normalised (cx, cy, w, h)
+    x0, y0, x1, y1 = boxes.T / size
+    return x, y, np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=1)
 
 
 class ShapesSplit(NamedTuple):

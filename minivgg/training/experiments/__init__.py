@@ -15,7 +15,8 @@ from .base import ExperimentResult, Progress
 __all__ = ["NAMES", "get", "ExperimentResult", "Progress"]
 
 #: experiment name -> module of this package
-_MODULES = {"lrn": "lrn", "depth": "depth", "ensemble": "ensemble", "transfer": "transfer"}
+_MODULES = {"lrn": "lrn", "depth": "depth", "ensemble": "ensemble", "transfer": "transfer",
+            "localization": "localization"}
 
 NAMES: tuple[str, ...] = tuple(_MODULES)
 
