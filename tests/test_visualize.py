@@ -133,6 +133,26 @@ def test_erf_support_inside_analytic_field_with_pools(rng, layer):
     assert 0 < erf.area_for_mass <= 1
 
 
+@pytest.mark.parametrize("layer", ["pool2", "conv3_2"])
+def test_erf_support_over_many_inputs_equals_analytic_field_with_pools(layer):
+    """Luo et al. average the ERF over inputs: then max-pool's routing varies and the union of supports is the field.
+
+    With 32 random positive inputs every pixel of the analytic field (16 px at pool2; 32 px at conv3_2, whose centre
+    unit's field is clipped to 30 px by the 32x32 image) carries gradient to the centre unit for some input, and no pixel outside it ever does.
+    """
+    model = _positive_model()
+    x = np.random.default_rng(0).uniform(0.1, 1.0, (32, 3, 32, 32))
+    erf = effective_receptive_field(model, x, layer)
+    support = set(map(tuple, np.argwhere(erf.heatmap > 0)))
+    assert support == _box_set(erf.box)
+    r0, r1, c0, c1 = erf.box
+    u0, u1, _, _ = erf.unclipped
+    assert u1 - u0 + 1 == {"pool2": 16, "conv3_2": 32}[layer]  # hand-derived: 3, 5, 6, 10, 14, 16, 24, 32
+    assert (r1 - r0 + 1, c1 - c0 + 1) == {"pool2": (16, 16), "conv3_2": (30, 30)}[layer]  # clipped to the image
+    # negative control: the same field one pixel off is a different set
+    assert support != _box_set((r0 + 1, r1 + 1, c0, c1))
+
+
 def test_erf_random_weights_mass_and_box(tiny_vgg, rng):
     model = tiny_vgg(config="vgg16")
     erf = effective_receptive_field(model, rng.standard_normal((4, 3, 32, 32)), "conv3_3")
