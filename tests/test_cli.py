@@ -35,6 +35,42 @@ def test_bad_arguments_exit_2_with_a_usage_line(args):
     assert "usage: minivgg" in result.stderr and "error:" in result.stderr
 
 
+def test_a_closed_pipe_stops_output_quietly_with_141():
+    """`minivgg summary vgg16 | head -1`: the reader is gone; no traceback, no 'internal error', status 141.
+
+    The pipe's read end is closed before the command writes (a reader that left early, without the race of
+    reading first), so its first write fails with EPIPE.
+    """
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "minivgg", "summary", "vgg16"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    # control: with a reader the same command succeeds
+    assert run_cli("summary", "vgg16").returncode == 0
+
+
+def test_the_exit_statuses_table_matches_the_constants():
+    """README's table, the module docstring and the EXIT_* constants name the same codes."""
+    import re
+    from pathlib import Path
+
+    import minivgg.cli as cli
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Exit statuses", 1)[1].split("\n## ", 1)[0]
+    in_readme = {int(c) for c in re.findall(r"^\| (\d+) \|", section, re.M)}
+    constants = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
+    in_docstring = {int(c) for c in re.findall(r"^(\d+)\s+``EXIT_", cli.__doc__, re.M)}
+    assert in_readme == constants == in_docstring
+
+
 def test_gradcheck_command_passes(capsys):
     assert main(["gradcheck", "--no-model"]) == 0
     out = capsys.readouterr().out

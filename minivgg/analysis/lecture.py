@@ -43,13 +43,15 @@ def format_compare(rows: Sequence[dict]) -> str:
     if not rows:
         return "(no architectures)"
     r0 = rows[0]
+    # an arch at another input size than the header's (AlexNet's 227) says so
+    names = [r["arch"] if r["input_size"] == r0["input_size"] else f"{r['arch']}@{r['input_size']}" for r in rows]
+    wa = max(8, *map(len, names))  # column widths fit the longest name ("alexnet-tv@227", "A-LRN")
+    wc = max(3, *(len(r["config"]) for r in rows))
     lines = [f"input {r0['input_size']}x{r0['input_size']}, batch {r0['batch']}, {r0['dtype']}",
-             f"{'arch':<8} {'cfg':<3} {'weight layers':>13} {'params':>13} {'GMACs':>7} {'fwd MiB':>8} "
+             f"{'arch':<{wa}} {'cfg':<{wc}} {'weight layers':>13} {'params':>13} {'GMACs':>7} {'fwd MiB':>8} "
              f"{'kept MiB':>8} {'peak MiB':>8} {'fc6 %':>6} {'params x':>8} {'MACs x':>7}"]
-    for r in rows:
-        # an arch at another input size than the header's (AlexNet's 227) says so
-        arch = r["arch"] if r["input_size"] == r0["input_size"] else f"{r['arch']}@{r['input_size']}"
-        lines.append(f"{arch:<8} {r['config']:<3} {r['weight_layers']:>13} {r['params']:>13,} "
+    for arch, r in zip(names, rows):
+        lines.append(f"{arch:<{wa}} {r['config']:<{wc}} {r['weight_layers']:>13} {r['params']:>13,} "
                      f"{r['macs'] / 1e9:>7.2f} {r['forward_bytes'] / MIB:>8.1f} {r['backward_bytes'] / MIB:>8.1f} "
                      f"{r['inference_peak_bytes'] / MIB:>8.1f} {100 * r['fc6_param_share']:>6.1f} "
                      f"{r['params'] / r0['params']:>8.3f} {r['macs'] / r0['macs']:>7.3f}")

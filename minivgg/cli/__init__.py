@@ -21,6 +21,8 @@ code  constant            meaning
 70    ``EXIT_INTERNAL``   an unexpected exception, i.e. a bug in minivgg: the traceback,
                           then ``minivgg <cmd>: internal error, please report: ...``
 130   ``EXIT_INTERRUPTED``  Ctrl-C (``train`` first says which epoch was kept and how to resume)
+141   ``EXIT_PIPE``       the reader of standard output went away (``minivgg summary vgg16 | head``):
+                          output stops quietly, as for any Unix filter killed by SIGPIPE
 ====  ==================  ======================================================
 """
 
@@ -44,6 +46,7 @@ EXIT_USAGE = 2
 EXIT_NONFINITE = 3
 EXIT_INTERNAL = 70  # EX_SOFTWARE of BSD's sysexits.h
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cmd | head` when cmd is killed by the closed pipe
 
 
 class UsageError(Exception):
@@ -103,11 +106,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"minivgg {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
     except Exception as exc:  # a bug: show everything, then say so in one line
         traceback.print_exc()
         print(f"minivgg {args.command}: internal error, please report: {type(exc).__name__}: {_one_line(exc)}",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise on the closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests): nothing left to flush into
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
