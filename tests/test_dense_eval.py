@@ -123,3 +123,20 @@ def test_float32_works_and_bad_input_is_reported(tiny):
         dense.forward(x, train=True)
     with pytest.raises(TypeError):
         DenseVGG("not a model")
+
+
+@pytest.mark.parametrize("arch, kw", [
+    ("vgg11-lrn", dict(input_size=32, width=1 / 16, fc_width=16)),
+    ("alexnet", dict(input_size=67, width=0.0625, fc_width=8)),  # LRN and grouped convs
+])
+def test_lrn_and_grouped_convs_keep_their_form(arch, kw):
+    """A-LRN's LRN and AlexNet's groups=2 convs and LRNs survive the conversion: same scores at the training size."""
+    model = randomize_biases(VGG(arch, num_classes=5, dropout=0.0, dtype=np.float64, seed=3, **kw))
+    dense = to_dense(model)
+    kinds = [s.kind for s in dense.steps]
+    assert "lrn" in kinds
+    x = 3 * np.random.default_rng(4).standard_normal((2, 3, kw["input_size"], kw["input_size"]))
+    np.testing.assert_allclose(dense.scores(x), model.forward(x), rtol=0, atol=1e-10)
+    # negative control: without its LRN steps the same network gives other scores
+    dense.steps = [s for s in dense.steps if s.kind != "lrn"]
+    assert np.abs(dense.scores(x) - model.forward(x)).max() > 1e-6

@@ -47,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import ops
+from ..layers import LRN
 from ..vgg import VGG
 
 __all__ = ["dense_to_conv_weight", "DenseVGG", "to_dense"]
@@ -55,13 +56,15 @@ __all__ = ["dense_to_conv_weight", "DenseVGG", "to_dense"]
 class Step(NamedTuple):
     """One layer of the fully convolutional network."""
 
-    kind: str  # "conv", "relu" or "pool"
+    kind: str  # "conv", "relu", "lrn" or "pool"
     name: str  # the original layer's name (fc6 keeps its name as a conv)
     w: np.ndarray | None = None  # (F, C, KH, KW) for conv
     b: np.ndarray | None = None  # (F,) for conv
     stride: int = 1
     pad: int = 0
-    size: int = 0  # pool window
+    size: int = 0  # pool window; LRN's channel window
+    groups: int = 1  # conv channel groups (AlexNet's two-GPU convs)
+    lrn: tuple[float, float, float] = (0.0, 0.0, 0.0)  # LRN's (alpha, beta, k)
 
 
 def dense_to_conv_weight(w: np.ndarray, in_shape: tuple) -> np.ndarray:
@@ -108,9 +111,12 @@ class DenseVGG:
         for spec in model.specs:
             if spec.kind == "conv":
                 self.steps.append(Step("conv", spec.name, params[f"{spec.name}.w"].copy(),
-                                       params[f"{spec.name}.b"].copy(), spec.stride, spec.pad))
+                                       params[f"{spec.name}.b"].copy(), spec.stride, spec.pad, groups=spec.groups))
             elif spec.kind == "relu":
                 self.steps.append(Step("relu", spec.name))
+            elif spec.kind == "lrn":
+                lrn = LRN(spec.name, spec.kernel)  # the constants the model's own layer uses
+                self.steps.append(Step("lrn", spec.name, size=lrn.size, lrn=(lrn.alpha, lrn.beta, lrn.k)))
             elif spec.kind == "pool":
                 self.steps.append(Step("pool", spec.name, stride=spec.stride, size=spec.kernel))
             elif spec.kind == "flatten":
@@ -120,7 +126,9 @@ class DenseVGG:
                 kernel = dense_to_conv_weight(params[f"{spec.name}.w"], in_shape)
                 self.steps.append(Step("conv", spec.name, kernel, params[f"{spec.name}.b"].copy(), 1, 0))
                 in_shape = spec.out_shape
-            # dropout: the identity at test time, dropped
+            elif spec.kind != "dropout":  # dropout: the identity at test time, dropped
+                raise ValueError(f"DenseVGG: layer {spec.name} of kind {spec.kind!r} has no fully convolutional "
+                                 "form here; expected conv, relu, lrn, pool, flatten, dense or dropout")
 
     def __repr__(self) -> str:
         c, h, w = self.pool5_shape
@@ -160,9 +168,12 @@ class DenseVGG:
         self._check(x)
         for step in self.steps:
             if step.kind == "conv":
-                x, _ = ops.conv2d_forward(x, step.w, step.b, step.stride, step.pad, name=step.name)
+                x, _ = ops.conv2d_forward(x, step.w, step.b, step.stride, step.pad, name=step.name,
+                                          groups=step.groups)
             elif step.kind == "relu":
                 x, _ = ops.relu_forward(x, name=step.name)
+            elif step.kind == "lrn":
+                x, _ = ops.lrn_forward(x, step.size, *step.lrn, name=step.name)
             else:
                 x, _ = ops.maxpool_forward(x, step.size, step.stride, name=step.name)
         return x
