@@ -84,3 +84,34 @@ def test_zip_member_claims_are_bounded_by_the_archive(tmp_path):
     info.file_size, info.compress_size = 100_000, size + 1  # compressed bytes past the end of the archive
     with pytest.raises(CheckpointError, match="past the end"):
         check_zip_member(info, size, str(path))
+
+
+def test_figures_are_written_whole_and_refuse_an_unknown_suffix(tmp_path):
+    pytest.importorskip("matplotlib")
+    from minivgg.io.figures import new_figure, save_figure
+
+    fig, axes = new_figure(2, 1, (2.0, 2.0))
+    assert axes.shape == (1, 2)
+    axes[0, 0].plot([0, 1], [1, 0])
+    out = save_figure(fig, tmp_path / "f.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="expected a suffix among"):
+        save_figure(fig, tmp_path / "f.xyz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]  # nothing half-written left behind
+
+
+def test_figures_name_the_plot_extra_without_matplotlib(monkeypatch):
+    import builtins
+
+    from minivgg.io.figures import new_figure
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(ImportError, match=r"plotting an experiment needs matplotlib: install the 'plot' extra"):
+        new_figure(what="plotting an experiment")

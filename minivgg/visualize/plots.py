@@ -12,28 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..io.files import atomic_write
+from ..io.figures import new_figure, save_figure
 
 
 def _figure(ncols: int, nrows: int = 1, size: float = 3.0) -> tuple[Any, Any]:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError("minivgg.visualize.plots needs matplotlib: install the 'plot' extra "
-                          "(pip install 'minivgg[plot]')") from exc
-    fig = Figure(figsize=(size * ncols, size * nrows))
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(nrows, ncols, squeeze=False)
-
-
-def _save(fig: Any, path: str | os.PathLike) -> Path:
-    fmt = Path(path).suffix.lstrip(".").lower()
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise ValueError(f"cannot write {os.fspath(path)!r}: expected a suffix among {sorted(supported)}")
-    fig.tight_layout()
-    return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=100))
+    return new_figure(ncols, nrows, (size, size), what="minivgg.visualize.plots")
 
 
 def to_rgb(img: np.ndarray) -> np.ndarray:
@@ -63,7 +46,7 @@ def plot_pair(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike, titl
     axes[0, 1].set_title(title)
     for ax in axes.ravel():
         _off(ax)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_grid(tiles: np.ndarray, path: str | os.PathLike, title: str, cmap: str = "viridis") -> Path:
@@ -77,7 +60,7 @@ def plot_grid(tiles: np.ndarray, path: str | os.PathLike, title: str, cmap: str 
         if i < k:
             ax.imshow(tiles[i], cmap=cmap, interpolation="nearest")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_class_model(image: np.ndarray, scores: np.ndarray, path: str | os.PathLike, title: str) -> Path:
@@ -89,7 +72,7 @@ def plot_class_model(image: np.ndarray, scores: np.ndarray, path: str | os.PathL
     axes[0, 1].plot(scores)
     axes[0, 1].set_xlabel("step")
     axes[0, 1].set_ylabel("class score S_c")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_row(panels: list, path: str | os.PathLike, size: float = 3.0) -> Path:
@@ -104,7 +87,7 @@ def plot_row(panels: list, path: str | os.PathLike, size: float = 3.0) -> Path:
             fig.colorbar(ax.imshow(a, cmap=cmap), ax=ax, fraction=0.046)
         ax.set_title(title)
         _off(ax)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_images(images: list, titles: list, path: str | os.PathLike, title: str, size: float = 1.6) -> Path:
@@ -119,4 +102,4 @@ def plot_images(images: list, titles: list, path: str | os.PathLike, title: str,
             ax.imshow(to_rgb(images[i]), cmap="gray", interpolation="nearest")
             ax.set_title(titles[i], fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -28,6 +28,7 @@ from ..datasets import load_dataset
 from ..localization import LocConfig, LocTrainer, localization_error
 from ..trainer import train
 from .base import ExperimentResult, Progress
+from .plotting import figure, save
 
 TITLE = "Localization: SCR vs PCR, fine-tuning fc6-fc8 vs all layers (paper Appendix A, Table 8)"
 
@@ -132,15 +133,7 @@ def _verdict(err: dict) -> str:
 
 def plot(result: ExperimentResult, path: Path) -> Path:
     """Bars of the final errors (GT and predicted class, the paper's beside) and each variant's error per epoch."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError("plotting needs matplotlib: pip install 'minivgg[plot]'") from exc
-    path = Path(path)
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
-    ax_bar, ax_ep = fig.subplots(1, 2)
+    fig, (ax_bar, ax_ep) = figure(2, result.title + ("  (quick)" if result.quick else ""), size=(5.0, 4.0))
     rows = [r for r in result.rows if r[1] != "-"]
     labels = [f"{r[0]}\n{r[1]}" for r in rows]
     x = np.arange(len(rows))
@@ -162,7 +155,4 @@ def plot(result: ExperimentResult, path: Path) -> Path:
     ax_ep.set_xlabel("fine-tuning epoch")
     ax_ep.set_ylabel("validation error (%), GT class")
     ax_ep.legend(fontsize=7)
-    fig.suptitle(result.title + ("  (quick)" if result.quick else ""), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return save(fig, path)
