@@ -47,15 +47,25 @@ def input_gradient(model: VGG, x: np.ndarray, target: int | Sequence[int], layer
     dx : (N, C, S, S) array
         ``dx[n] = d y[n][target] / d x[n]``.
     """
+    name, dout = one_hot_seed(model, x, target, layer, "input_gradient")
+    return model.input_gradient(x, dout, layer=layer)
+
+
+def one_hot_seed(model: VGG, x: np.ndarray, target, layer: str | None, where: str) -> tuple[str, np.ndarray]:
+    """``(layer name, dout)``: the upstream gradient that picks one unit of ``layer`` (default the logits).
+
+    ``dout`` has the layer's output shape for the batch of ``x`` and is 1 at ``target`` in every image, 0
+    elsewhere. Checks the layer name (KeyError listing the layers), the target and ``x``; ``where`` names the caller.
+    """
     name = layer or model.layers.names()[-1]
     spec = next((s for s in model.specs if s.name == name), None)
     if spec is None:
         raise KeyError(f"no layer named {name!r}; layers are {model.layers.names()}")
-    idx = _unit_index(target, tuple(spec.out_shape), f"input_gradient({name})")
+    idx = _unit_index(target, tuple(spec.out_shape), f"{where}({name})")
     model.check_input(x)
     dout = np.zeros((x.shape[0], *spec.out_shape), dtype=model.dtype)
     dout[(slice(None), *idx)] = 1.0
-    return model.input_gradient(x, dout, layer=layer)
+    return name, dout
 
 
 def scores(model: VGG, x: np.ndarray, target: int | Sequence[int], layer: str | None = None) -> np.ndarray:

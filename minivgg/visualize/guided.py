@@ -23,7 +23,7 @@ import numpy as np
 
 from ..layers import Dropout, Layer, ReLU
 from ..vgg import VGG
-from .gradients import _unit_index
+from .gradients import one_hot_seed
 
 
 def forward_keeping(layers: Sequence[Layer], x: np.ndarray) -> np.ndarray:
@@ -54,17 +54,10 @@ def guided_backprop(model: VGG, x: np.ndarray, target: int | Sequence[int], laye
     ``target`` is a class index (``layer=None``: the logit ``S_c``) or an index into one
     image's output of ``layer`` (``(channel, row, col)`` for a conv/pool layer).
     """
-    name = layer or model.layers.names()[-1]
-    spec = next((s for s in model.specs if s.name == name), None)
-    if spec is None:
-        raise KeyError(f"no layer named {name!r}; layers are {model.layers.names()}")
-    idx = _unit_index(target, tuple(spec.out_shape), f"guided_backprop({name})")
-    model.check_input(x)
+    name, dout = one_hot_seed(model, x, target, layer, "guided_backprop")
     chain = list(model.layers)[:model.layers.names().index(name) + 1]
     try:
         forward_keeping(chain, x)
-        dout = np.zeros((x.shape[0], *spec.out_shape), dtype=model.dtype)
-        dout[(slice(None), *idx)] = 1.0
         return backward_through(chain, dout, guided=True)
     finally:
         model.layers.clear_caches()
