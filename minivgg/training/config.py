@@ -13,7 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,6 +57,26 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "plateau", "none")
 
 
+def check_optimization_fields(cfg: Any, bad: Callable[[str, Any, str], ValueError]) -> None:
+    """Check the fields every training recipe shares (:class:`TrainConfig`, the localization's ``LocConfig``).
+
+    ``epochs``, ``batch_size``, ``lr_step``, ``eval_batch_size``: ints >= 1; ``seed``: an int >= 0;
+    ``lr`` finite > 0; ``momentum`` in [0, 1); ``weight_decay`` finite >= 0. ``bad(field, value, expected)``
+    builds the error, so it names the recipe.
+    """
+    for name in ("epochs", "batch_size", "lr_step", "eval_batch_size", "seed"):
+        v = getattr(cfg, name)
+        low = 0 if name == "seed" else 1
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise bad(name, v, f"an int >= {low}")
+    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise bad("lr", cfg.lr, "a finite number > 0")
+    if not 0 <= cfg.momentum < 1:
+        raise bad("momentum", cfg.momentum, "in [0, 1)")
+    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+        raise bad("weight_decay", cfg.weight_decay, ">= 0")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train (the defaults are the ones ``minivgg train --data shapes`` uses).
@@ -98,20 +118,11 @@ class TrainConfig:
         def bad(what: str, value: Any, expected: str) -> ValueError:
             return ValueError(f"TrainConfig: {what} must be {expected}, got {value!r}")
 
-        for name in ("epochs", "batch_size", "lr_step", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise bad(name, v, "an int >= 1")
-        for name in ("patience", "crop_pad", "seed"):
+        check_optimization_fields(self, bad)
+        for name in ("patience", "crop_pad"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise bad(name, v, "an int >= 0")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise bad("lr", self.lr, "a finite number > 0")
-        if not 0 <= self.momentum < 1:
-            raise bad("momentum", self.momentum, "in [0, 1)")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise bad("weight_decay", self.weight_decay, ">= 0")
         if not 0 < self.lr_gamma < 1:
             raise bad("lr_gamma", self.lr_gamma, "in (0, 1)")
         if self.optimizer not in OPTIMIZERS:

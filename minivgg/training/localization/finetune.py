@@ -37,7 +37,7 @@ from ...io.files import CheckpointError
 from ...ops import l2_loss
 from ...vgg import VGG
 from ..checkpoint import CHECKPOINT_NAME, HISTORY_NAME, Checkpoint, model_from_checkpoint, write_json
-from ..config import TrainingDiverged, jsonable
+from ..config import TrainingDiverged, check_optimization_fields, jsonable
 from ..data import batch_slices, iterate_minibatches
 from ..datasets import Dataset
 from ..optim import SGD, Adam
@@ -94,18 +94,7 @@ class LocConfig:
             raise bad("finetune", self.finetune, f"one of {FINETUNE}")
         if self.optimizer not in ("adam", "sgd"):
             raise bad("optimizer", self.optimizer, "'adam' or 'sgd'")
-        for name in ("epochs", "batch_size", "lr_step", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise bad(name, v, "an int >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise bad("seed", self.seed, "an int >= 0")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise bad("lr", self.lr, "a finite number > 0")
-        if not 0 <= self.momentum < 1:
-            raise bad("momentum", self.momentum, "in [0, 1)")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise bad("weight_decay", self.weight_decay, ">= 0")
+        check_optimization_fields(self, bad)
         if not 0 < self.lr_gamma <= 1:
             raise bad("lr_gamma", self.lr_gamma, "in (0, 1]")
 
