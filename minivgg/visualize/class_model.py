@@ -15,7 +15,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..vgg import VGG
-from .gradients import input_gradient, scores
 
 
 class ClassModel(NamedTuple):
@@ -33,22 +32,9 @@ def class_model(model: VGG, class_index: int, steps: int = 100, lr: float = 1.0,
     ``start`` is ``(1, C, S, S)`` (default: N(0, 0.01^2) noise from ``seed``). For a small enough ``lr`` the
     objective rises at every step (the test checks it); too large a step overshoots.
     """
-    if steps < 0 or not np.isfinite(lr) or lr <= 0 or not np.isfinite(l2) or l2 < 0:
-        raise ValueError(f"class_model: need steps >= 0, lr > 0, l2 >= 0; got steps={steps}, lr={lr}, l2={l2}")
-    shape = (1, model.in_channels, model.input_size, model.input_size)
-    img = (0.01 * np.random.default_rng(seed).standard_normal(shape)).astype(model.dtype) if start is None else np.array(start, dtype=model.dtype)
-    if img.shape != shape:
-        raise ValueError(f"class_model: start must have shape {shape}, got {img.shape}")
-    hist_s, hist_o = [], []
-    for step in range(steps + 1):
-        s = float(scores(model, img, class_index)[0])
-        hist_s.append(s)
-        hist_o.append(s - l2 * float((img.astype(np.float64) ** 2).sum()))
-        if step == steps:
-            break
-        g = input_gradient(model, img, class_index)
-        img = img + model.dtype.type(lr) * (g - model.dtype.type(2 * l2) * img)
-    return ClassModel(img, np.array(hist_s), np.array(hist_o))
+    res = class_models(model, [class_index], steps=steps, lr=lr, l2=l2, start=start, seed=seed,
+                       where="class_model")
+    return ClassModel(res.images, res.scores[:, 0], res.objective[:, 0])
 
 
 class ClassModels(NamedTuple):
@@ -61,7 +47,7 @@ class ClassModels(NamedTuple):
 
 
 def class_models(model: VGG, classes=None, steps: int = 100, lr: float = 1.0, l2: float = 1e-3,
-                 start: np.ndarray | None = None, seed: int = 0) -> ClassModels:
+                 start: np.ndarray | None = None, seed: int = 0, *, where: str = "class_models") -> ClassModels:
     """:func:`class_model` for several classes at once (default: every class), one image each.
 
     The images form one batch: image ``k`` is seeded with ``e_{c_k}`` on the logits, and
@@ -71,16 +57,16 @@ def class_models(model: VGG, classes=None, steps: int = 100, lr: float = 1.0, l2
     batch of ``K`` images.
     """
     if steps < 0 or not np.isfinite(lr) or lr <= 0 or not np.isfinite(l2) or l2 < 0:
-        raise ValueError(f"class_models: need steps >= 0, lr > 0, l2 >= 0; got steps={steps}, lr={lr}, l2={l2}")
+        raise ValueError(f"{where}: need steps >= 0, lr > 0, l2 >= 0; got steps={steps}, lr={lr}, l2={l2}")
     cls = np.arange(model.num_classes) if classes is None else np.asarray(classes)
     if cls.ndim != 1 or cls.size == 0 or cls.dtype.kind not in "iu" or cls.min() < 0 or cls.max() >= model.num_classes:
-        raise ValueError(f"class_models: classes must be a non-empty list of integers in [0, {model.num_classes}), "
+        raise ValueError(f"{where}: classes must be a non-empty list of integers in [0, {model.num_classes}), "
                          f"got {classes!r}")
     shape = (len(cls), model.in_channels, model.input_size, model.input_size)
     img = ((0.01 * np.random.default_rng(seed).standard_normal(shape)).astype(model.dtype) if start is None
            else np.array(start, dtype=model.dtype))
     if img.shape != shape:
-        raise ValueError(f"class_models: start must have shape {shape}, got {img.shape}")
+        raise ValueError(f"{where}: start must have shape {shape}, got {img.shape}")
     rows = np.arange(len(cls))
     seed_grad = np.zeros((len(cls), model.num_classes), dtype=model.dtype)
     seed_grad[rows, cls] = 1.0

@@ -47,7 +47,7 @@ def input_gradient(model: VGG, x: np.ndarray, target: int | Sequence[int], layer
     dx : (N, C, S, S) array
         ``dx[n] = d y[n][target] / d x[n]``.
     """
-    name, dout = one_hot_seed(model, x, target, layer, "input_gradient")
+    _, dout = one_hot_seed(model, x, target, layer, "input_gradient")
     return model.input_gradient(x, dout, layer=layer)
 
 
