@@ -289,3 +289,17 @@ def test_cli_quick_end_to_end(tmp_path, capsys):
     saved = json.loads((tmp_path / "transfer.json").read_text())
     assert saved["quick"] is True and saved["data"]["n_target_train"] == 500
     assert (tmp_path / "transfer.png").exists()
+
+
+def test_the_command_line_does_not_import_the_experiments():
+    """`minivgg --help` (any command) builds every parser: the experiment modules must stay unimported until run."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from minivgg.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith('minivgg.training.experiments.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['minivgg.training.experiments.base']"
+    # the titles --help shows are the modules' own
+    for name in experiments.NAMES:
+        assert experiments.get(name).TITLE == experiments.TITLES[name]

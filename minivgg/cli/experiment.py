@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train and measure one of the lecture's claims on the embedded shapes with "
                                    "one shared recipe, print a table beside the paper's figure with a verdict, "
                                    "and write DIR/NAME.json and DIR/NAME.png. Experiments: "
-                                   + "; ".join(f"{n}: {experiments.get(n).TITLE}" for n in names)
+                                   + "; ".join(f"{n}: {experiments.TITLES[n]}" for n in names)
                                    + ". The full runs take minutes; --quick about a minute (a smoke run).")
     p.add_argument("name", metavar="NAME", choices=names, help=f"one of: {', '.join(names)}")
     p.add_argument("--quick", action="store_true", help="a run of about a minute (tiny nets, few images)")
@@ -65,14 +65,15 @@ def run(args: argparse.Namespace) -> int:
 
     with thread_limit(args.threads):
         result = module.run(quick=args.quick, seed=args.seed, progress=progress)
+    record = result.to_json()
     try:
-        write_json(json_path, result.to_json())
+        write_json(json_path, record)
     except OSError as e:
         raise UsageError(str(e)) from None
     if png_path is not None:
         module.plot(result, png_path)
     if args.json:
-        print(dumps(result.to_json(), indent=1))
+        print(dumps(record, indent=1))
     else:
         print(result.table())
         print(f"\n({result.seconds:.0f} s; {'quick run' if result.quick else 'full run'})")

@@ -47,7 +47,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import ops
-from ..layers import LRN
 from ..vgg import VGG
 
 __all__ = ["dense_to_conv_weight", "DenseVGG", "to_dense"]
@@ -115,7 +114,7 @@ class DenseVGG:
             elif spec.kind == "relu":
                 self.steps.append(Step("relu", spec.name))
             elif spec.kind == "lrn":
-                lrn = LRN(spec.name, spec.kernel)  # the constants the model's own layer uses
+                lrn = model.layers[spec.name]  # the model's own layer: its constants, not the defaults
                 self.steps.append(Step("lrn", spec.name, size=lrn.size, lrn=(lrn.alpha, lrn.beta, lrn.k)))
             elif spec.kind == "pool":
                 self.steps.append(Step("pool", spec.name, stride=spec.stride, size=spec.kernel))

@@ -12,11 +12,20 @@ from types import ModuleType
 
 from .base import ExperimentResult, Progress
 
-__all__ = ["NAMES", "get", "ExperimentResult", "Progress"]
+__all__ = ["NAMES", "TITLES", "get", "ExperimentResult", "Progress"]
 
 #: experiment name -> module of this package
 _MODULES = {"lrn": "lrn", "depth": "depth", "ensemble": "ensemble", "transfer": "transfer",
             "localization": "localization"}
+
+#: experiment name -> its one-line title (each module's ``TITLE``), here so ``minivgg --help`` need not import them
+TITLES = {
+    "lrn": "LRN does not help (paper Table 3: A vs A-LRN)",
+    "depth": "Deeper is better, at a cost (paper Table 3: A, B, D, E)",
+    "ensemble": "Ensembles win (paper §4.3: averaging soft-max posteriors)",
+    "transfer": "FC7 features transfer to new classes (lecture 9; paper Appendix B)",
+    "localization": "Localization: SCR vs PCR, fine-tuning fc6-fc8 vs all layers (paper Appendix A, Table 8)",
+}
 
 NAMES: tuple[str, ...] = tuple(_MODULES)
 

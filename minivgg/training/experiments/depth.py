@@ -23,11 +23,12 @@ from typing import Sequence
 
 import numpy as np
 
+from . import TITLES
 from .base import ExperimentResult, Progress
 from .recipe import (arch_config, check_seeds, forward_macs, kept_bytes_per_image, load_data, mean_std, pick,
                      step_seconds, train_net, warm_up)
 
-TITLE = "Deeper is better, at a cost (paper Table 3: A, B, D, E)"
+TITLE = TITLES["depth"]
 ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19")
 LABELS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 #: ImageNet top-1 / top-5 validation error (%), Table 3, S = Q = 256
@@ -59,7 +60,8 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
             t = train_net(arch, data, recipe, s, progress, f"{LABELS[arch]} ({arch}) seed {s}")
             runs[arch].append({"seed": s, "val_acc": t.val_acc, "seconds_per_epoch": t.seconds_per_epoch,
                                "history": t.history})
-            kept.setdefault(arch, kept_bytes_per_image(t.model, probe))
+            if arch not in kept:  # shapes only: measured once per arch, not once per seed
+                kept[arch] = kept_bytes_per_image(t.model, probe)
     if progress is not None:
         progress("timing one training step of each config")
     step = {arch: step_seconds(arch, data, recipe) for arch in archs}

@@ -25,10 +25,11 @@ from typing import Sequence
 import numpy as np
 
 from ..evaluate import accuracy, ensemble_proba
+from . import TITLES
 from .base import ExperimentResult, Progress
 from .recipe import check_seeds, load_data, pick, train_net, warm_up
 
-TITLE = "Ensembles win (paper §4.3: averaging soft-max posteriors)"
+TITLE = TITLES["ensemble"]
 PAPER = ("ILSVRC-2014 (ImageNet test): 7-net ensemble 7.3% top-5 error; after the submission the best 2 nets "
          "(D and E, multi-scale dense + multi-crop) 6.8%, vs 7.0% for the best single net")
 COLUMNS = ["model", "seeds", "val acc", "test acc", "test err %", "vs best member (points)"]
@@ -50,7 +51,7 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
     models = [m.model for m in members]
     if progress is not None:
         progress(f"scoring {len(models)} members and their ensembles on {len(data.y_test):,} test images")
-    _, val_p = ensemble_proba(models, data.x_val, transforms=data.preprocess)
+    mean_val, val_p = ensemble_proba(models, data.x_val, transforms=data.preprocess)
     mean_test, test_p = ensemble_proba(models, data.x_test, transforms=data.preprocess)
     yv, yt = data.y_val, data.y_test
     val_acc = [accuracy(p, yv) for p in val_p]
@@ -58,11 +59,12 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
     best_member = max(test_acc)
     rows = [[f"member {i + 1}", str(s), va, ta, 100 * (1 - ta), 100 * (ta - best_member)]
             for i, (s, va, ta) in enumerate(zip(seeds, val_acc, test_acc))]
-    pair = max(itertools.combinations(range(len(models)), 2),
-               key=lambda ij: accuracy(val_p[ij[0]] + val_p[ij[1]], yv))  # chosen on validation
-    pair_val = accuracy((val_p[pair[0]] + val_p[pair[1]]) / 2, yv)
+    pair_acc = {ij: accuracy((val_p[ij[0]] + val_p[ij[1]]) / 2, yv)
+                for ij in itertools.combinations(range(len(models)), 2)}
+    pair = max(pair_acc, key=pair_acc.get)  # chosen on validation (the first best pair on a tie)
+    pair_val = pair_acc[pair]
     pair_test = accuracy((test_p[pair[0]] + test_p[pair[1]]) / 2, yt)
-    ens_val = accuracy(sum(val_p) / len(val_p), yv)
+    ens_val = accuracy(mean_val, yv)
     ens_test = accuracy(mean_test, yt)
     rows.append(["best pair (on val)", f"{seeds[pair[0]]},{seeds[pair[1]]}", pair_val, pair_test,
                  100 * (1 - pair_test), 100 * (pair_test - best_member)])

@@ -27,10 +27,11 @@ from ..config import TrainConfig, recipe_config
 from ..datasets import load_dataset
 from ..localization import LocConfig, LocTrainer, localization_error
 from ..trainer import train
+from . import TITLES
 from .base import ExperimentResult, Progress
 from .plotting import figure, save
 
-TITLE = "Localization: SCR vs PCR, fine-tuning fc6-fc8 vs all layers (paper Appendix A, Table 8)"
+TITLE = TITLES["localization"]
 
 #: (regression, finetune) in the table's order.
 VARIANTS: tuple[tuple[str, str], ...] = (("scr", "fc"), ("pcr", "fc"), ("scr", "all"), ("pcr", "all"))

@@ -25,11 +25,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...layers import LRN
+from . import TITLES
 from .base import ExperimentResult, Progress
 from .recipe import (arch_config, check_seeds, kept_bytes_per_image, load_data, mean_std, pick, train_net,
                      step_seconds, warm_up)
 
-TITLE = "LRN does not help (paper Table 3: A vs A-LRN)"
+TITLE = TITLES["lrn"]
 ARCHS = ("vgg11", "vgg11-lrn")
 LABELS = {"vgg11": "A", "vgg11-lrn": "A-LRN"}
 PAPER = ("ImageNet, single-scale test (train and test scale 256): top-1/top-5 error A 29.6/10.4%, "
@@ -67,7 +68,8 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
             t = train_net(arch, data, recipe, s, progress, f"{LABELS[arch]} seed {s}")
             runs[arch].append({"seed": s, "val_acc": t.val_acc, "seconds_per_epoch": t.seconds_per_epoch,
                                "history": t.history})
-            kept.setdefault(arch, kept_bytes_per_image(t.model, probe))
+            if arch not in kept:  # shapes only: measured once per arch, not once per seed
+                kept[arch] = kept_bytes_per_image(t.model, probe)
             if arch == "vgg11-lrn":
                 denominators.append(_lrn_denominator(t.model, probe))
     if progress is not None:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ...configs import VGGConfig
 from ...vgg import VGG
-from ..config import RECIPE_MODEL, TrainConfig
+from ..config import RECIPE_MODEL, TrainConfig, recipe_config
 from ..datasets import Dataset, load_dataset
 from ..trainer import TrainCallback, train
 from .base import Progress
@@ -88,9 +88,7 @@ def load_data(recipe: Recipe, data_seed: int, classes: Sequence[str] | None = No
 
 def arch_config(arch: str, data: Dataset, recipe: Recipe) -> VGGConfig:
     """``arch`` (``vgg11``, ``vgg11-lrn``, ...) at the recipe's widths, fitted to ``data``, no dropout."""
-    return VGGConfig.from_arch(arch, num_classes=data.num_classes, input_size=data.preprocess.size,
-                               in_channels=data.in_channels, width=recipe.width, fc_width=recipe.fc_width,
-                               dropout=float(RECIPE_MODEL["dropout"]))
+    return recipe_config(data, arch=arch, width=recipe.width, fc_width=recipe.fc_width)
 
 
 def train_config(recipe: Recipe, seed: int) -> TrainConfig:

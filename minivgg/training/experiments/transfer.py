@@ -21,10 +21,11 @@ from ...configs import VGGConfig
 from ..data import SHAPE_CLASSES
 from ..datasets import load_dataset
 from ..transfer import FEATURE_LAYER, transfer_experiment
+from . import TITLES
 from .base import ExperimentResult, Progress
-from .recipe import ProgressCallback, pick, train_config
+from .recipe import ProgressCallback, arch_config, pick, train_config
 
-TITLE = "FC7 features transfer to new classes (lecture 9; paper Appendix B)"
+TITLE = TITLES["transfer"]
 PAPER = ("ImageNet-trained D/E frozen, linear SVM on the penultimate features: VOC-2007/2012 89.7/89.3 mAP, "
          "Caltech-101/256 92.7/86.2% (state of the art in 2014)")
 COLUMNS = ["classifier on held-out classes", "test acc", "vs pixels (points)"]
@@ -41,9 +42,7 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
     n_target_test = n_target_test or (500 if quick else 1_000)
     source, target = list(SHAPE_CLASSES[:5]), list(SHAPE_CLASSES[5:])
     probe = load_dataset("shapes", n_train=1, n_val=1, data_seed=seed, classes=source)  # input size and channels
-    cfg = VGGConfig.from_arch(arch, num_classes=len(source), input_size=probe.preprocess.size,
-                              in_channels=probe.in_channels, width=recipe.width, fc_width=recipe.fc_width,
-                              dropout=0.0)
+    cfg = arch_config(arch, probe, recipe)  # 5 classes: probe holds the source classes only
     r = transfer_experiment(seed, source=source, target=target, n_source_train=recipe.n_train,
                             n_source_val=recipe.n_val, n_target_train=n_target_train, n_target_test=n_target_test,
                             epochs=recipe.epochs, arch=cfg, config=train_config(recipe, seed),
