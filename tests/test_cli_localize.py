@@ -82,6 +82,7 @@ def test_localize_needs_pillow(runs, monkeypatch, capsys):
     (["localize", "{loc}", "missing.png"], "does not exist"),
     (["localize", "{loc}", "{img}", "--draw", "out.jpg"], "ending in .png"),
     (["evaluate", "{loc}"], "is a localization checkpoint"),
+    (["visualize", "saliency", "--checkpoint", "{loc}", "--out", "{tmp}/s.png"], "is a localization checkpoint"),
     (["train", "--task", "localize", "--out", "{tmp}/x"], "needs --init CHECKPOINT"),
     (["train", "--task", "localize", "--init", "{loc}", "--out", "{tmp}/x"], "already a localization checkpoint"),
     (["train", "--task", "localize", "--init", "{cls}", "--data", "mnist"], "only --data shapes has"),

@@ -145,6 +145,12 @@ BUGS = [
      "dout[:, :, i, j][:, :, None, None] / (ph * pw)", ["max_pool_backward_naive", "dx is wrong"]),
     ("1/N missing in softmax dx", "softmax", "dx /= N", "dx /= 1", ["softmax_loss", "constant factor"]),
     ("1/N missing in softmax loss", "softmax", ".sum() / N", ".sum()", ["softmax_loss", "loss differs", "random x (5, 4)"]),
+    ("relu forward returns only out", "relu", "return np.maximum(0, x), x", "return np.maximum(0, x)",
+     ["relu_forward must return (out, cache), got ndarray"]),
+    ("conv forward returns only out", "conv", "return out, (x, w, b, conv_param)", "return out",
+     ["conv_forward_naive must return (out, cache), got ndarray"]),
+    ("affine forward returns a string", "affine", "return out, (x, w, b)", "return 'abc', (x, w, b)",
+     ["affine_forward: output is not an array of numbers"]),
     ("no max subtraction", "softmax", "z = x - x.max(axis=1, keepdims=True)", "z = x", ["softmax_loss", "large scores", "got nan"]),
 ]
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from .. import training as tr
-from . import EXIT_INTERRUPTED, EXIT_NONFINITE, UsageError
+from . import UsageError
 from ._common import DistinctPaths, output_path
 
 # ------------------------------------------------------------------ the localize command
@@ -156,13 +155,13 @@ def check_task_arguments(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace, load_data, thread_limit, progress_cls) -> int:
     """``minivgg train --task localize``: fine-tune a localizer from ``--init`` and save it to ``--out``."""
-    from ..training.localization import LocConfig, finetune_localizer
+    from ..training.localization import LocConfig, finetune_localizer, is_localization_checkpoint
 
     try:
         ckpt = tr.read_checkpoint(args.init)
     except (OSError, ValueError) as e:
         raise UsageError(f"--init: {e}") from None
-    if ckpt.meta.get("task") == "localize":
+    if is_localization_checkpoint(ckpt):
         raise UsageError(f"--init {args.init} is already a localization checkpoint; give the classification "
                          "checkpoint it was made from")
     if "preprocess" not in ckpt.meta or "data" not in ckpt.meta:
@@ -194,12 +193,7 @@ def run_train(args: argparse.Namespace, load_data, thread_limit, progress_cls) -
                 result = finetune_localizer(ckpt, data, config, out=args.out, callback=progress)
             finally:
                 progress.close()
-    except tr.TrainingDiverged as e:
-        print(f"minivgg train: error: {e}", file=sys.stderr)
-        return EXIT_NONFINITE
-    except KeyboardInterrupt:
-        print("minivgg train: interrupted (the last finished epoch's checkpoint is kept)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    # TrainingDiverged (exit 3) and Ctrl-C (exit 130) are reported by minivgg.cli.main like every command's
     except (tr.CheckpointError, ValueError, OSError) as e:
         raise UsageError(str(e)) from e
     f = result.final

@@ -20,7 +20,7 @@ from .. import training as tr
 from ..configs import ARCHS, CONFIGS, VGGConfig
 from ..training.trainer import TrainCallback
 from ..vgg import VGG
-from . import EXIT_INTERRUPTED, EXIT_NONFINITE, UsageError
+from . import EXIT_INTERRUPTED, UsageError
 from ._progress import bar
 from ._common import arch_name, non_negative_float, non_negative_int, positive_float, positive_int, probability
 from .localize import check_task_arguments, format_loc_epoch, run_train as run_localize_train
@@ -65,6 +65,15 @@ def load_data(args: argparse.Namespace, meta: Mapping[str, Any] | None = None, d
         raise UsageError(str(e)) from e
 
 
+def refuse_localization_checkpoint(ckpt, path) -> None:
+    """UsageError when ``ckpt`` holds a box regressor: its outputs are boxes, not class scores."""
+    from ..training.localization import is_localization_checkpoint
+
+    if is_localization_checkpoint(ckpt):
+        raise UsageError(f"{path} is a localization checkpoint (minivgg train --task localize): its outputs are "
+                         "boxes, not class scores; use minivgg localize with it")
+
+
 def load_checkpoint_model(path: str):
     """``(model, checkpoint)`` from a training checkpoint; unreadable, foreign or weights-only files -> UsageError.
 
@@ -77,9 +86,7 @@ def load_checkpoint_model(path: str):
         model, ckpt = tr.model_from_checkpoint(path)
     except (OSError, ValueError) as e:
         raise UsageError(str(e)) from e
-    if ckpt.meta.get("task") == "localize":
-        raise UsageError(f"{path} is a localization checkpoint (minivgg train --task localize); "
-                         "use minivgg localize with it")
+    refuse_localization_checkpoint(ckpt, path)
     missing = [k for k in ("preprocess", "data") if k not in ckpt.meta]
     if missing:
         raise UsageError(f"{path} holds plain weights without a training run's {' and '.join(missing)} records; "
@@ -255,9 +262,7 @@ def run(args: argparse.Namespace) -> int:
                 result = trainer.fit(callback=progress)
             finally:
                 progress.close()
-    except tr.TrainingDiverged as e:
-        print(f"minivgg train: error: {e}", file=sys.stderr)
-        return EXIT_NONFINITE
+    # TrainingDiverged: exit 3 with its one-line message, from minivgg.cli.main like every command's
     except KeyboardInterrupt:
         print(f"minivgg train: {interrupted_message(trainer, getattr(args, 'argv', None))}", file=sys.stderr)
         return EXIT_INTERRUPTED

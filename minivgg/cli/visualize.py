@@ -65,7 +65,10 @@ def _model(args: argparse.Namespace):
     try:
         if args.checkpoint:
             from ..training import model_from_checkpoint
-            return model_from_checkpoint(args.checkpoint)
+            from .train import refuse_localization_checkpoint
+            model, ckpt = model_from_checkpoint(args.checkpoint)
+            refuse_localization_checkpoint(ckpt, args.checkpoint)
+            return model, ckpt
         if args.weights:
             from ..io.weights import load_model
             return load_model(args.weights, args.arch), None

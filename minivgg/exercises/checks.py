@@ -62,12 +62,28 @@ def _call(fname: str, fn: Callable, *args: Any) -> Any:
         raise _Stop(FAIL, f"{fname} raised {type(exc).__name__}: {exc}") from None
 
 
-def _compare_forward(fname: str, got: Any, want: np.ndarray, what: str = "output") -> None:
-    got = np.asarray(got, dtype=np.float64) if got is not None else None
+#: After a conv/pool output of the wrong shape: the usual causes.
+SIZE_HINT = " (check the output-size formula, the padding and the stride)"
+
+
+def _call_pair(fname: str, fn: Callable, *args: Any, returns: str = "(out, cache)") -> tuple[Any, Any]:
+    """The student's forward, which must return a 2-tuple (cs231n's ``(out, cache)``); else a FAIL naming it."""
+    res = _call(fname, fn, *args)
+    if not (isinstance(res, tuple) and len(res) == 2):
+        got = f"a tuple of {len(res)}" if isinstance(res, tuple) else type(res).__name__
+        raise _Stop(FAIL, f"{fname} must return {returns}, got {got}")
+    return res
+
+
+def _compare_forward(fname: str, got: Any, want: np.ndarray, what: str = "output", hint: str = "") -> None:
+    """FAIL unless ``got`` is an array of ``want``'s shape within FORWARD_TOL; ``hint`` follows a shape mismatch."""
+    try:
+        got = np.asarray(got, dtype=np.float64) if got is not None else None
+    except (TypeError, ValueError) as exc:
+        raise _Stop(FAIL, f"{fname}: {what} is not an array of numbers ({type(exc).__name__}: {exc})") from None
     if got is None or got.shape != want.shape:
         shape = None if got is None else got.shape
-        raise _Stop(FAIL, f"{fname}: {what} has shape {shape}, expected {want.shape} "
-                          "(check the output-size formula, the padding and the stride)")
+        raise _Stop(FAIL, f"{fname}: {what} has shape {shape}, expected {want.shape}{hint}")
     err = rel_error(got, want)
     if not err <= FORWARD_TOL:
         bad = np.argwhere(~np.isclose(got, want, rtol=1e-9, atol=1e-12))
@@ -116,7 +132,7 @@ def _affine_cases(rng):
 
 
 def _affine_run(S, x, w, b):
-    out, _ = _call("affine_forward", S.affine_forward, x.copy(), w.copy(), b.copy())
+    out, _ = _call_pair("affine_forward", S.affine_forward, x.copy(), w.copy(), b.copy())
     _compare_forward("affine_forward", out, dense_forward(x, w, b)[0])
     _gradcheck("affine", "affine_backward", S.affine_forward, S.affine_backward, dict(x=x, w=w, b=b), ["x", "w", "b"], None)
 
@@ -128,7 +144,7 @@ def _relu_cases(rng):
 
 
 def _relu_run(S, x):
-    out, _ = _call("relu_forward", S.relu_forward, x.copy())
+    out, _ = _call_pair("relu_forward", S.relu_forward, x.copy())
     _compare_forward("relu_forward", out, relu_forward(x)[0])
     _gradcheck("relu", "relu_backward", S.relu_forward, S.relu_backward, dict(x=x), ["x"], "relu")
 
@@ -146,8 +162,9 @@ def _conv_cases(rng):
 
 def _conv_run(S, x, w, b, stride, pad):
     param = {"stride": stride, "pad": pad}
-    out, _ = _call("conv_forward_naive", S.conv_forward_naive, x.copy(), w.copy(), b.copy(), dict(param))
-    _compare_forward("conv_forward_naive", out, conv2d_forward(x, w, b, stride=stride, pad=pad, algo="naive")[0])
+    out, _ = _call_pair("conv_forward_naive", S.conv_forward_naive, x.copy(), w.copy(), b.copy(), dict(param))
+    _compare_forward("conv_forward_naive", out, conv2d_forward(x, w, b, stride=stride, pad=pad, algo="naive")[0],
+                     hint=SIZE_HINT)
     _gradcheck("conv", "conv_backward_naive", lambda x, w, b: S.conv_forward_naive(x, w, b, dict(param)),
                S.conv_backward_naive, dict(x=x, w=w, b=b), ["x", "w", "b"], None)
 
@@ -160,8 +177,8 @@ def _pool_cases(rng):
 
 def _pool_run(S, x, size, stride):
     param = {"pool_height": size, "pool_width": size, "stride": stride}
-    out, _ = _call("max_pool_forward_naive", S.max_pool_forward_naive, x.copy(), dict(param))
-    _compare_forward("max_pool_forward_naive", out, maxpool_forward(x, size, stride)[0])
+    out, _ = _call_pair("max_pool_forward_naive", S.max_pool_forward_naive, x.copy(), dict(param))
+    _compare_forward("max_pool_forward_naive", out, maxpool_forward(x, size, stride)[0], hint=SIZE_HINT)
     _gradcheck("maxpool", "max_pool_backward_naive", lambda x: S.max_pool_forward_naive(x, dict(param)),
                S.max_pool_backward_naive, dict(x=x), ["x"], "maxpool")
 
@@ -173,11 +190,9 @@ def _softmax_cases(rng):
 
 
 def _softmax_run(S, x, y):
-    res = _call("softmax_loss", S.softmax_loss, x.copy(), y.copy())
-    if not (isinstance(res, tuple) and len(res) == 2):
-        raise _Stop(FAIL, "softmax_loss must return (loss, dx)")
-    loss_ref, dx_ref = softmax_cross_entropy(x, y)
-    _compare_forward("softmax_loss", res[0], np.asarray(loss_ref, dtype=np.float64), "loss")
+    loss, _ = _call_pair("softmax_loss", S.softmax_loss, x.copy(), y.copy(), returns="(loss, dx)")
+    loss_ref, _ = softmax_cross_entropy(x, y)  # dx: the gradient check below judges it and explains a failure
+    _compare_forward("softmax_loss", loss, np.asarray(loss_ref, dtype=np.float64), "loss")
     # (loss, dx) looks like (out, cache) to check_op: backward returns cache * dout = dloss/dx.
     _gradcheck("softmax_loss", "softmax_loss", lambda x: S.softmax_loss(x, y),
                lambda dout, dx: np.asarray(dx) * dout, dict(x=x), ["x"], None)

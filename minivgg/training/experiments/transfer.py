@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ...configs import VGGConfig
 from ..data import SHAPE_CLASSES
 from ..datasets import load_dataset
 from ..transfer import FEATURE_LAYER, transfer_experiment
