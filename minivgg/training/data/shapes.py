@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from ...ops import xyxy_to_cxcywh
 from ...ops._validate import check_positive_int
 from .batches import batch_slices
 
@@ -303,9 +304,7 @@ def _generate(n, seed, size, classes, with_boxes: bool = False, coverage: bool =
         return x, y, boxes, cover
     if not with_boxes:
         return x, y
-    # pixel corners -> normalised (cx, cy, w, h)
-    x0, y0, x1, y1 = boxes.T / size
-    return x, y, np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=1)
+    return x, y, xyxy_to_cxcywh(boxes / size)  # pixel corners -> normalised (cx, cy, w, h)
 
 
 class ShapesSplit(NamedTuple):
