@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from ..exercises import EXERCISES, PASS, as_dict, as_table, check_module, load_student, new_workspace
+from ..exercises import EXERCISES, as_dict, as_table, check_module, load_student, new_workspace
 from ..exercises.checks import CASE_TIMEOUT
 from ..exercises.loader import IMPORT_TIMEOUT
 from ..exercises.train import DEFAULT_STEPS
+from ..io.jsonout import dumps
 from . import EXIT_FAILED, EXIT_OK, UsageError, _common
 from ._progress import counter
 
@@ -61,8 +61,8 @@ def run_check(args: argparse.Namespace) -> int:
     if load.error is not None and not load.path.exists():
         raise UsageError(load.error)
     results = check_module(load.module, args.only, timeout=case_limit) if load.module is not None else []
-    passed = load.module is not None and all(r.status == PASS for r in results)
     report = as_dict(load, results)
+    passed = report["passed"]
     if not args.json:
         print(as_table(load, results), flush=True)
     if args.train:
@@ -73,7 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
             if not args.json:
                 print("--train skipped: it needs every exercise to pass (and no --only)")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(dumps(report, indent=2))  # strict JSON: a diverged run's NaN loss becomes null
     return EXIT_OK if passed else EXIT_FAILED
 
 

@@ -226,20 +226,25 @@ def check_exercise(module: ModuleType, name: str, seed: int = 0, timeout: float 
     if missing:
         result.status, result.explanation = FAIL, f"layers.py has no function {', '.join(missing)}"
         return result
-    with np.errstate(all="ignore"):  # a student's overflow is reported as a wrong value, not a warning
-        for label, kwargs in cases(np.random.default_rng(seed)):
-            try:
-                run_with_time_limit(lambda: run(module, **kwargs), timeout)
-            except StudentTimeout as exc:
-                result.status, result.case = FAIL, label
-                result.explanation = (f"{'/'.join(functions)} {exc} on this case "
-                                      "(an endless loop? a correct naive solution needs well under a second)")
-                return result
-            except _Stop as stop:
-                result.status, result.explanation = stop.status, stop.explanation
-                result.case = None if stop.status == NOT_IMPLEMENTED else label
-                return result
-            result.cases_passed.append(label)
+    def quietly(kwargs: dict) -> None:
+        # a student's overflow is reported as a wrong value, not a warning; entered here, in the thread that
+        # runs the case (the time limit's thread fallback does not inherit the caller's errstate)
+        with np.errstate(all="ignore"):
+            run(module, **kwargs)
+
+    for label, kwargs in cases(np.random.default_rng(seed)):
+        try:
+            run_with_time_limit(lambda: quietly(kwargs), timeout)
+        except StudentTimeout as exc:
+            result.status, result.case = FAIL, label
+            result.explanation = (f"{'/'.join(functions)} {exc} on this case "
+                                  "(an endless loop? a correct naive solution needs well under a second)")
+            return result
+        except _Stop as stop:
+            result.status, result.explanation = stop.status, stop.explanation
+            result.case = None if stop.status == NOT_IMPLEMENTED else label
+            return result
+        result.cases_passed.append(label)
     result.explanation = f"all {len(result.cases_passed)} cases pass (forward and gradient check)"
     return result
 

@@ -8,13 +8,6 @@ the checker compares against.
 
 from __future__ import annotations
 
-#: The nine functions a student implements, in the order the checks run.
-FUNCTIONS = (
-    "affine_forward", "affine_backward", "relu_forward", "relu_backward",
-    "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive", "max_pool_backward_naive",
-    "softmax_loss",
-)
-
 LAYERS_PY = '''"""Your layers: cs231n assignment 2 style forward/backward pairs (NCHW, any float dtype).
 
 Implement each function, then run `minivgg exercise check .` in this directory.

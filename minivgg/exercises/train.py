@@ -119,17 +119,17 @@ def train_student(S: ModuleType, x_train: np.ndarray, y_train: np.ndarray, x_val
     p = _init(x_train.shape[1], x_train.shape[2], k, rng)
     m = {n: np.zeros_like(v) for n, v in p.items()}
     v2 = {n: np.zeros_like(v) for n, v in p.items()}
-    start, step, loss, losses = time.perf_counter(), 0, float("nan"), []
-    order = rng.permutation(len(x_train))
+    start, step, losses = time.perf_counter(), 0, []
+    order, pos = rng.permutation(len(x_train)), 0
     stopped = "steps"
     while step < steps:
         if seconds is not None and time.perf_counter() - start >= seconds:
             stopped = "time cap"
             break
-        i = (step * batch) % len(x_train)
-        if i + batch > len(x_train):
-            order, i = rng.permutation(len(x_train)), 0
-        idx = order[i:i + batch]
+        if pos + batch > len(x_train):  # an epoch is done: a new order (the remainder < batch is skipped)
+            order, pos = rng.permutation(len(x_train)), 0
+        idx = order[pos:pos + batch]
+        pos += batch
         s, caches = _scores(S, p, x_train[idx])
         loss, ds = S.softmax_loss(s, y_train[idx])
         losses.append(float(loss))
