@@ -59,7 +59,8 @@ class TrainCallback:
         """The epoch's history entry (keys :data:`~minivgg.training.checkpoint.HISTORY_KEYS`, ``lr``, ``images_per_s``)."""
 
 
-def _make_optimizer(config: TrainConfig, params: dict) -> Optimizer:
+def make_optimizer(config: TrainConfig, params: dict) -> Optimizer:
+    """``config.optimizer``'s optimiser over ``params`` with the config's lr, momentum and weight decay."""
     if config.optimizer == "sgd":
         return SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -117,7 +118,7 @@ class Trainer:
             raise ValueError(f"Trainer: the data are prepared as {pre.dtype} but the model is {model.dtype.name}")
         self.model, self.data, self.config = model, data, config
         self.out = Path(out) if out is not None else None
-        self.optimizer = _make_optimizer(config, model.params)
+        self.optimizer = make_optimizer(config, model.params)
         self.schedule = _make_schedule(config, self.optimizer)
         self.shuffle_rng = np.random.default_rng([config.seed, 1])
         self.augment_rng = np.random.default_rng([config.seed, 2])
@@ -184,7 +185,7 @@ class Trainer:
         # go in last through VGG.load_params, which validates everything before it
         # writes. Any failure before the commit below leaves the trainer as it was.
         try:
-            optimizer = _make_optimizer(self.config, self.model.params)  # reads params, never writes them
+            optimizer = make_optimizer(self.config, self.model.params)  # reads params, never writes them
             optimizer.load_state_dict(ckpt.optim)
             schedule = _make_schedule(self.config, optimizer)
             if schedule is not None:

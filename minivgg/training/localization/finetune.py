@@ -40,9 +40,8 @@ from ..checkpoint import CHECKPOINT_NAME, HISTORY_NAME, Checkpoint, model_from_c
 from ..config import TrainingDiverged, check_optimization_fields, jsonable
 from ..data import batch_slices, iterate_minibatches
 from ..datasets import Dataset
-from ..optim import SGD, Adam
 from ..schedules import StepLR
-from ..trainer import TrainCallback
+from ..trainer import TrainCallback, make_optimizer
 from .head import FINETUNE, REGRESSIONS, regressor_from_classifier, select_boxes, select_boxes_backward, trainable_params
 from .localizer import Localizer, is_localization_checkpoint, save_localizer
 from .metrics import localization_correct, localization_error, localization_error_with_classes
@@ -184,10 +183,7 @@ class LocTrainer:
         self.regressor = regressor_from_classifier(classifier, config.regression, seed=config.seed)
         self.localizer = Localizer(classifier, self.regressor, config.regression, preprocess, list(data.class_names))
         self.params = trainable_params(self.regressor, config.finetune)
-        if config.optimizer == "sgd":
-            self.optimizer = SGD(self.params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-        else:
-            self.optimizer = Adam(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = make_optimizer(config, self.params)  # LocConfig has TrainConfig's optimiser fields
         self.schedule = StepLR(self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
         self.shuffle_rng = np.random.default_rng([config.seed, 1])
         self.flip_rng = np.random.default_rng([config.seed, 2])
