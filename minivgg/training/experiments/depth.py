@@ -21,12 +21,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from . import TITLES
 from .base import ExperimentResult, Progress
-from .recipe import (arch_config, check_seeds, forward_macs, kept_bytes_per_image, load_data, mean_std, pick,
-                     step_seconds, train_net, warm_up)
+from .recipe import arch_config, check_seeds, forward_macs, load_data, pick, run_stats, train_archs
 
 TITLE = TITLES["depth"]
 ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19")
@@ -51,27 +48,14 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
     recipe = pick(quick, dict(n_train=n_train, n_val=n_val, epochs=epochs, width=width, fc_width=fc_width))
     seeds = check_seeds(seeds if seeds is not None else [seed], "depth")
     data = load_data(recipe, data_seed=seed)
-    probe = data.preprocess(data.x_val[:16])
-    warm_up(archs, data, recipe)
-    runs: dict[str, list] = {a: [] for a in archs}
-    kept: dict[str, float] = {}
-    for s in seeds:
-        for arch in archs:
-            t = train_net(arch, data, recipe, s, progress, f"{LABELS[arch]} ({arch}) seed {s}")
-            runs[arch].append({"seed": s, "val_acc": t.val_acc, "seconds_per_epoch": t.seconds_per_epoch,
-                               "history": t.history})
-            if arch not in kept:  # shapes only: measured once per arch, not once per seed
-                kept[arch] = kept_bytes_per_image(t.model, probe)
-    if progress is not None:
-        progress("timing one training step of each config")
-    step = {arch: step_seconds(arch, data, recipe) for arch in archs}
+    runs, kept, step = train_archs(archs, data, recipe, seeds, progress,
+                                   lambda a, s: f"{LABELS[a]} ({a}) seed {s}")
     rows, summary = [], {}
     for arch in archs:
         cfg = arch_config(arch, data, recipe)
         specs = cfg.specs()
-        accs = [r["val_acc"] for r in runs[arch]]
-        m, sd = mean_std(accs)
-        secs = float(np.mean([r["seconds_per_epoch"] for r in runs[arch]]))
+        st = run_stats(runs[arch])
+        accs, m, sd, secs = st["accs"], st["mean"], st["sd"], st["seconds_per_epoch"]
         layers = sum(1 for sp in specs if sp.kind in ("conv", "dense"))
         summary[arch] = {"mean": m, "sd": sd, "n": len(accs), "params": cfg.num_params, "macs": forward_macs(cfg),
                          "seconds_per_epoch": secs, "step_seconds": step[arch], "kept_bytes_per_image": kept[arch],

@@ -27,8 +27,7 @@ import numpy as np
 from ...layers import LRN
 from . import TITLES
 from .base import ExperimentResult, Progress
-from .recipe import (arch_config, check_seeds, kept_bytes_per_image, load_data, mean_std, pick, train_net,
-                     step_seconds, warm_up)
+from .recipe import arch_config, check_seeds, load_data, pick, run_stats, train_archs
 
 TITLE = TITLES["lrn"]
 ARCHS = ("vgg11", "vgg11-lrn")
@@ -58,28 +57,18 @@ def run(*, quick: bool = False, seed: int = 0, progress: Progress | None = None,
     recipe = pick(quick, dict(n_train=n_train, n_val=n_val, epochs=epochs, width=width, fc_width=fc_width))
     seeds = check_seeds(seeds if seeds is not None else range(seed, seed + (2 if quick else 3)), "lrn")
     data = load_data(recipe, data_seed=seed)
-    probe = data.preprocess(data.x_val[:16])
-    warm_up(ARCHS, data, recipe)
-    runs: dict[str, list] = {a: [] for a in ARCHS}
-    kept: dict[str, float] = {}
     denominators = []
-    for s in seeds:  # alternate the configs so machine load drifts hit both alike
-        for arch in ARCHS:
-            t = train_net(arch, data, recipe, s, progress, f"{LABELS[arch]} seed {s}")
-            runs[arch].append({"seed": s, "val_acc": t.val_acc, "seconds_per_epoch": t.seconds_per_epoch,
-                               "history": t.history})
-            if arch not in kept:  # shapes only: measured once per arch, not once per seed
-                kept[arch] = kept_bytes_per_image(t.model, probe)
-            if arch == "vgg11-lrn":
-                denominators.append(_lrn_denominator(t.model, probe))
-    if progress is not None:
-        progress("timing one training step of each config")
-    step = {arch: step_seconds(arch, data, recipe) for arch in ARCHS}
+
+    def on_trained(arch, t, probe):
+        if arch == "vgg11-lrn":
+            denominators.append(_lrn_denominator(t.model, probe))
+
+    runs, kept, step = train_archs(ARCHS, data, recipe, seeds, progress, lambda a, s: f"{LABELS[a]} seed {s}",
+                                   on_trained)
     rows, summary = [], {}
     for arch in ARCHS:
-        accs = [r["val_acc"] for r in runs[arch]]
-        m, sd = mean_std(accs)
-        secs = float(np.mean([r["seconds_per_epoch"] for r in runs[arch]]))
+        st = run_stats(runs[arch])
+        accs, m, sd, secs = st["accs"], st["mean"], st["sd"], st["seconds_per_epoch"]
         cfg = arch_config(arch, data, recipe)
         summary[arch] = {"mean": m, "sd": sd, "seconds_per_epoch": secs, "step_seconds": step[arch],
                          "kept_bytes_per_image": kept[arch], "params": cfg.num_params, "n": len(accs)}

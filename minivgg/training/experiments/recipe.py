@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from ..datasets import Dataset, load_dataset
 from ..trainer import TrainCallback, train
 from .base import Progress
 
-__all__ = ["Recipe", "FULL", "QUICK", "pick", "load_data", "arch_config", "train_config", "Trained", "train_net",
+__all__ = ["Recipe", "FULL", "QUICK", "pick", "load_data", "arch_config", "train_config", "Trained", "train_net", "train_archs", "run_stats",
            "kept_bytes_per_image", "forward_macs", "mean_std", "check_seeds", "warm_up", "step_seconds",
            "ProgressCallback"]
 
@@ -220,6 +220,44 @@ def kept_bytes_per_image(model: VGG, x: np.ndarray) -> float:
             total += hi - end
             end = hi
     return total / len(x)
+
+
+def train_archs(archs: Sequence[str], data: Dataset, recipe: Recipe, seeds: Sequence[int],
+                progress: Progress | None, label: Callable[[str, int], str],
+                on_trained: Callable[[str, Trained, np.ndarray], None] | None = None
+                ) -> tuple[dict[str, list[dict]], dict[str, float], dict[str, float]]:
+    """Train every arch once per seed with the recipe; ``(runs, kept bytes per image, step seconds)`` per arch.
+
+    Seeds are the outer loop, so the configs alternate and a drift of the machine's load hits
+    them alike. Kept memory is measured once per arch (it depends on shapes only) on 16
+    validation images, which ``on_trained(arch, trained, probe)`` also receives; one training
+    step of each arch is timed after all training (:func:`step_seconds`).
+    """
+    probe = data.preprocess(data.x_val[:16])
+    warm_up(archs, data, recipe)
+    runs: dict[str, list[dict]] = {a: [] for a in archs}
+    kept: dict[str, float] = {}
+    for s in seeds:
+        for arch in archs:
+            t = train_net(arch, data, recipe, s, progress, label(arch, s))
+            runs[arch].append({"seed": s, "val_acc": t.val_acc, "seconds_per_epoch": t.seconds_per_epoch,
+                               "history": t.history})
+            if arch not in kept:
+                kept[arch] = kept_bytes_per_image(t.model, probe)
+            if on_trained is not None:
+                on_trained(arch, t, probe)
+    if progress is not None:
+        progress("timing one training step of each config")
+    step = {arch: step_seconds(arch, data, recipe) for arch in archs}
+    return runs, kept, step
+
+
+def run_stats(runs: Sequence[dict]) -> dict[str, Any]:
+    """``{"accs", "mean", "sd", "n", "seconds_per_epoch"}`` of one arch's runs (mean over the runs)."""
+    accs = [r["val_acc"] for r in runs]
+    m, sd = mean_std(accs)
+    return {"accs": accs, "mean": m, "sd": sd, "n": len(accs),
+            "seconds_per_epoch": float(np.mean([r["seconds_per_epoch"] for r in runs]))}
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
